@@ -1,0 +1,13 @@
+/* nabla.h — the public API of nabla, a C library for training neural networks
+ * by backpropagation. Include this one header; it pulls in the parts:
+ *   nabla/core.h     contexts, tensors, graphs, errors, gradient checking
+ *   nabla/ops.h      differentiable operations
+ *   nabla/kernels.h  raw compute (sgemm) and threading */
+#ifndef NABLA_H
+#define NABLA_H
+
+#include "nabla/core.h"
+#include "nabla/ops.h"
+#include "nabla/kernels.h"
+
+#endif

@@ -1,0 +1,106 @@
+/* core/graph.c — the graph of one output: its nodes in topological order, the
+ * gradient memory planned once, and the forward and backward drivers that
+ * replay it every step without allocating. */
+#include <string.h>
+
+#include "core/engine.h"
+
+/* Creation order is already a topological order (an op's inputs exist before
+ * it), so the graph is the creation-ordered list filtered to what the output
+ * reaches: mark reachable tensors walking ids downwards, keep them in order. */
+nb_graph *nb_graph_new(nb_ctx *ctx, nb_tensor *output) {
+    if (!ctx || ctx->error) return NULL;
+    if (!output) return nb__error(ctx, NB_ERR_NULL, "graph_new: output is NULL"), NULL;
+    if (output->ctx != ctx)
+        return nb__error(ctx, NB_ERR_ARG, "graph_new: output belongs to another context"), NULL;
+
+    int64_t n = output->id + 1;
+    /* Build-time scratch, from the arena: graphs are built once, not per step. */
+    nb_tensor **by_id = nb__alloc(ctx, (size_t)n * sizeof *by_id);
+    unsigned char *reach = nb__alloc(ctx, (size_t)n);
+    if (!by_id || !reach) return NULL;
+    for (nb_tensor *t = ctx->first; t && t->id < n; t = t->next) by_id[t->id] = t;
+    reach[output->id] = 1;
+    int nnodes = 0, nparams = 0;
+    for (int64_t id = n - 1; id >= 0; id--) {
+        if (!reach[id]) continue;
+        nb_tensor *t = by_id[id];
+        nnodes++;
+        if (t->flags & NB_PARAM) nparams++;
+        for (int i = 0; i < t->nsrc; i++) reach[t->src[i]->id] = 1;
+    }
+
+    nb_graph *g = nb__alloc(ctx, sizeof *g);
+    if (!g) return NULL;
+    g->ctx = ctx;
+    g->output = output;
+    g->nodes = nb__alloc(ctx, (size_t)nnodes * sizeof *g->nodes);
+    g->params = nb__alloc(ctx, (size_t)(nparams ? nparams : 1) * sizeof *g->params);
+    if (!g->nodes || !g->params) return NULL;
+    for (int64_t id = 0; id < n; id++) {
+        if (!reach[id]) continue;
+        nb_tensor *t = by_id[id];
+        g->nodes[g->nnodes++] = t;
+        if (t->flags & NB_PARAM) g->params[g->nparams++] = t;
+        /* Plan gradient memory for intermediates once; leaves got theirs
+         * when they were made to require a gradient. */
+        if (t->op && (t->flags & NB_REQUIRES_GRAD) && !t->grad) {
+            t->grad = nb__alloc(ctx, (size_t)t->size * sizeof(float));
+            if (!t->grad) return NULL;
+        }
+    }
+    return g;
+}
+
+int nb_graph_forward(nb_graph *g) {
+    if (!g) return NB_ERR_NULL;
+    if (g->ctx->error) return g->ctx->error;
+    for (int i = 0; i < g->nnodes; i++) {
+        nb_tensor *t = g->nodes[i];
+        if (t->op) {
+            int rc = t->op->forward(t);
+            if (rc != NB_OK) return rc;
+        }
+    }
+    return NB_OK;
+}
+
+int nb_graph_backward(nb_graph *g) {
+    if (!g) return NB_ERR_NULL;
+    nb_ctx *ctx = g->ctx;
+    if (ctx->error) return ctx->error;
+    nb_tensor *out = g->output;
+    char buf[NB_SHAPE_BUF];
+    if (out->size != 1)
+        return nb__error(ctx, NB_ERR_STATE,
+                         "backward: the output must be a scalar, not shape %s", nb__shape_str(out, buf));
+    if (!(out->flags & NB_REQUIRES_GRAD))
+        return nb__error(ctx, NB_ERR_STATE,
+                         "backward: the output does not depend on anything requiring a gradient");
+    /* Intermediate gradients are per-step scratch; leaves accumulate. */
+    for (int i = 0; i < g->nnodes; i++) {
+        nb_tensor *t = g->nodes[i];
+        if (t->op && t->grad) memset(t->grad, 0, (size_t)t->size * sizeof(float));
+    }
+    out->grad[0] = 1.0f;
+    for (int i = g->nnodes - 1; i >= 0; i--) {
+        nb_tensor *t = g->nodes[i];
+        if (t->op && t->grad && t->op->backward) t->op->backward(t);
+    }
+    return ctx->error;
+}
+
+void nb_graph_zero_grad(nb_graph *g) {
+    if (!g) return;
+    for (int i = 0; i < g->nnodes; i++) {
+        nb_tensor *t = g->nodes[i];
+        if (t->grad) memset(t->grad, 0, (size_t)t->size * sizeof(float));
+    }
+}
+
+nb_tensor *nb_graph_output(const nb_graph *g) { return g ? g->output : NULL; }
+int nb_graph_num_nodes(const nb_graph *g) { return g ? g->nnodes : 0; }
+int nb_graph_num_params(const nb_graph *g) { return g ? g->nparams : 0; }
+nb_tensor *nb_graph_param(const nb_graph *g, int i) {
+    return g && i >= 0 && i < g->nparams ? g->params[i] : NULL;
+}

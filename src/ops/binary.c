@@ -1,0 +1,53 @@
+/* ops/binary.c — add, sub, mul, div with NumPy broadcasting: shape rule,
+ * forward and backward side by side; the arithmetic is kernels/broadcast.c. */
+#include "core/engine.h"
+#include "kernels/broadcast.h"
+
+/* Per-output-dim strides of an input aligned right against out, 0 where the
+ * input is broadcast (absent or size 1). */
+static void broadcast_strides(const nb_tensor *x, const nb_tensor *out, int64_t *s) {
+    for (int i = 0; i < out->ndim; i++) {
+        int ix = x->ndim - out->ndim + i;
+        s[i] = (ix < 0 || x->shape[ix] == 1) ? 0 : x->strides[ix];
+    }
+}
+
+static int binary_forward(nb_tensor *out) {
+    nb_tensor *a = out->src[0], *b = out->src[1];
+    int64_t sa[NB_MAX_DIMS], sb[NB_MAX_DIMS];
+    broadcast_strides(a, out, sa);
+    broadcast_strides(b, out, sb);
+    nb_k_binary((nb_binop)out->iarg[0], out->ndim, out->shape, out->data, a->data, sa, b->data, sb);
+    return NB_OK;
+}
+
+static void binary_backward(nb_tensor *out) {
+    nb_tensor *a = out->src[0], *b = out->src[1];
+    int64_t sa[NB_MAX_DIMS], sb[NB_MAX_DIMS];
+    broadcast_strides(a, out, sa);
+    broadcast_strides(b, out, sb);
+    nb_k_binary_backward((nb_binop)out->iarg[0], out->ndim, out->shape, out->grad, out->data,
+                         a->data, sa, a->grad, b->data, sb, b->grad);
+}
+
+static const nb_op_def op_add = {"add", binary_forward, binary_backward};
+static const nb_op_def op_sub = {"sub", binary_forward, binary_backward};
+static const nb_op_def op_mul = {"mul", binary_forward, binary_backward};
+static const nb_op_def op_div = {"div", binary_forward, binary_backward};
+
+static nb_tensor *binary(nb_ctx *ctx, const nb_op_def *op, nb_binop kind, nb_tensor *a, nb_tensor *b) {
+    nb_tensor *src[2] = {a, b};
+    if (!nb__inputs_ok(ctx, op->name, 2, src)) return NULL;
+    int64_t shape[NB_MAX_DIMS];
+    int ndim;
+    if (nb__broadcast_shape(ctx, op->name, a, b, shape, &ndim) != NB_OK) return NULL;
+    nb_tensor *out = nb__op_new(ctx, op, 2, src, ndim, shape);
+    if (!out) return NULL;
+    out->iarg[0] = kind;
+    return nb__op_run(out);
+}
+
+nb_tensor *nb_add(nb_ctx *ctx, nb_tensor *a, nb_tensor *b) { return binary(ctx, &op_add, NB_BIN_ADD, a, b); }
+nb_tensor *nb_sub(nb_ctx *ctx, nb_tensor *a, nb_tensor *b) { return binary(ctx, &op_sub, NB_BIN_SUB, a, b); }
+nb_tensor *nb_mul(nb_ctx *ctx, nb_tensor *a, nb_tensor *b) { return binary(ctx, &op_mul, NB_BIN_MUL, a, b); }
+nb_tensor *nb_div(nb_ctx *ctx, nb_tensor *a, nb_tensor *b) { return binary(ctx, &op_div, NB_BIN_DIV, a, b); }
