@@ -1,0 +1,124 @@
+/* SGEMM micro-kernel for AVX2 + FMA: a 6x16 tile of C held in 12 ymm
+ * accumulators (+2 for B, +1 for the A broadcast = 15 of 16 registers).
+ * Compiled with -mavx2 -mfma; only called when cpu.c says the CPU has them. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <math.h>
+
+#include "kernels/kernels.h"
+
+#define MR 6
+#define NR 16
+
+/* Why 6x16: each k step loads 2 B vectors and 6 broadcasts for 12 FMAs; two FMA
+ * ports then stay busy (12 FMAs ≥ 2 ports × 4-5 cycles latency), and loads stay
+ * under two per cycle. `packed` is a compile-time constant at both call sites so
+ * the packed case gets constant strides and fixed addressing. */
+static inline __attribute__((always_inline)) void
+tile_6x16(size_t k, const float *a, ptrdiff_t rs_a, ptrdiff_t cs_a,
+          const float *b, ptrdiff_t rs_b, int mr, int packed, __m256 acc[2 * MR]) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    if (packed) {
+#pragma GCC unroll 4
+        for (size_t p = 0; p < k; p++) {
+            const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+            __m256 x;
+            x = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
+            x = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
+            x = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
+            x = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
+            x = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
+            x = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
+            a += MR;
+            b += NR;
+        }
+    } else {
+        /* Rows past mr alias the last valid row: never out of bounds, and their
+         * results are simply not written back. */
+        const float *a0 = a;
+        const float *a1 = a + (mr > 1 ? 1 : 0) * rs_a;
+        const float *a2 = a + (mr > 2 ? 2 : mr - 1) * rs_a;
+        const float *a3 = a + (mr > 3 ? 3 : mr - 1) * rs_a;
+        const float *a4 = a + (mr > 4 ? 4 : mr - 1) * rs_a;
+        const float *a5 = a + (mr > 5 ? 5 : mr - 1) * rs_a;
+#pragma GCC unroll 2
+        for (size_t p = 0; p < k; p++) {
+            const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+            __m256 x;
+            x = _mm256_broadcast_ss(a0); c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
+            x = _mm256_broadcast_ss(a1); c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
+            x = _mm256_broadcast_ss(a2); c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
+            x = _mm256_broadcast_ss(a3); c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
+            x = _mm256_broadcast_ss(a4); c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
+            x = _mm256_broadcast_ss(a5); c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
+            a0 += cs_a; a1 += cs_a; a2 += cs_a; a3 += cs_a; a4 += cs_a; a5 += cs_a;
+            b += rs_b;
+        }
+    }
+    acc[0] = c00; acc[1] = c01; acc[2] = c10; acc[3] = c11;
+    acc[4] = c20; acc[5] = c21; acc[6] = c30; acc[7] = c31;
+    acc[8] = c40; acc[9] = c41; acc[10] = c50; acc[11] = c51;
+}
+
+static void kernel_6x16(size_t k, float alpha, const float *a, ptrdiff_t rs_a,
+                        ptrdiff_t cs_a, const float *b, ptrdiff_t rs_b, float beta,
+                        float *c, ptrdiff_t ldc, int mr, int nr) {
+    __m256 acc[2 * MR];
+    for (int i = 0; i < mr; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+    if (rs_a == 1 && cs_a == MR && rs_b == NR)
+        tile_6x16(k, a, 1, MR, b, NR, mr, 1, acc);
+    else
+        tile_6x16(k, a, rs_a, cs_a, b, rs_b, mr, 0, acc);
+
+    const __m256 va = _mm256_set1_ps(alpha);
+    if (nr == NR) {
+        const __m256 vb = _mm256_set1_ps(beta);
+        for (int i = 0; i < mr; i++) {
+            float *ci = c + i * ldc;
+            __m256 x0 = _mm256_mul_ps(va, acc[2 * i]), x1 = _mm256_mul_ps(va, acc[2 * i + 1]);
+            if (beta == 1.0f) {
+                x0 = _mm256_add_ps(x0, _mm256_loadu_ps(ci));
+                x1 = _mm256_add_ps(x1, _mm256_loadu_ps(ci + 8));
+            } else if (beta != 0.0f) {
+                x0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci), x0);
+                x1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci + 8), x1);
+            }
+            _mm256_storeu_ps(ci, x0);
+            _mm256_storeu_ps(ci + 8, x1);
+        }
+        return;
+    }
+    /* Partial width: stage alpha*acc and write the valid columns back with the
+     * same arithmetic (alpha*acc, then + beta*c) as the full-width path above. */
+    float t[MR * NR];
+    for (int i = 0; i < MR; i++) {
+        _mm256_storeu_ps(t + i * NR, _mm256_mul_ps(va, acc[2 * i]));
+        _mm256_storeu_ps(t + i * NR + 8, _mm256_mul_ps(va, acc[2 * i + 1]));
+    }
+    for (int i = 0; i < mr; i++) {
+        float *ci = c + i * ldc;
+        const float *ti = t + i * NR;
+        if (beta == 0.0f)
+            for (int j = 0; j < nr; j++) ci[j] = ti[j];
+        else if (beta == 1.0f)
+            for (int j = 0; j < nr; j++) ci[j] = ti[j] + ci[j];
+        else
+            for (int j = 0; j < nr; j++) ci[j] = fmaf(beta, ci[j], ti[j]);
+    }
+}
+
+/* KC = 256: the 16x256 B sliver (16 KiB) stays in the 32 KiB L1 while A streams;
+ * MC = 144: the 144x256 A block (144 KiB) sits in a 512 KiB-1 MiB L2;
+ * NC = 4080: the 256x4080 B panel (4 MiB) fits in the L3 slice. */
+const nb__sgemm_arch nb__sgemm_avx2 = {
+    .mr = MR, .nr = NR, .kc = 256, .mc = 144, .nc = 4080,
+    .kernel = kernel_6x16, .name = "avx2 6x16",
+};
+#else
+typedef int nb__sgemm_avx2_unused; /* ISO C forbids an empty file */
+#endif

@@ -1,0 +1,43 @@
+/* Portable C SGEMM micro-kernel (4x8 tile): the scalar dispatch path on x86-64
+ * and the only path elsewhere. Plain loops the compiler may vectorise with the
+ * baseline instruction set; same interface as the intrinsics kernels. */
+#include "kernels/kernels.h"
+
+#define MR 4
+#define NR 8
+
+/* 4x8 keeps 32 accumulators, which fit the 16 SSE registers as 8 vectors and
+ * the 32 NEON registers of AArch64 with room for the operands. */
+static void kernel_4x8(size_t k, float alpha, const float *a, ptrdiff_t rs_a,
+                       ptrdiff_t cs_a, const float *b, ptrdiff_t rs_b, float beta,
+                       float *c, ptrdiff_t ldc, int mr, int nr) {
+    float acc[MR][NR] = {{0}};
+    const float *ap[MR];
+    for (int i = 0; i < MR; i++) ap[i] = a + (i < mr ? i : mr - 1) * rs_a;
+    for (size_t p = 0; p < k; p++) {
+        const float *bp = b + (ptrdiff_t)p * rs_b;
+        const ptrdiff_t o = (ptrdiff_t)p * cs_a;
+        for (int i = 0; i < MR; i++) {
+            const float x = ap[i][o];
+            for (int j = 0; j < NR; j++) acc[i][j] += x * bp[j];
+        }
+    }
+    for (int i = 0; i < mr; i++) {
+        float *ci = c + i * ldc;
+        for (int j = 0; j < nr; j++) {
+            const float t = alpha * acc[i][j];
+            if (beta == 0.0f)
+                ci[j] = t;
+            else if (beta == 1.0f)
+                ci[j] = t + ci[j];
+            else
+                ci[j] = t + beta * ci[j];
+        }
+    }
+}
+
+/* Same cache reasoning as the AVX2 kernel (KC×NR sliver in L1, MC×KC in L2). */
+const nb__sgemm_arch nb__sgemm_portable = {
+    .mr = MR, .nr = NR, .kc = 256, .mc = 128, .nc = 4096,
+    .kernel = kernel_4x8, .name = "portable 4x8",
+};

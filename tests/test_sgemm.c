@@ -1,0 +1,235 @@
+/* nb_sgemm against a naive double-accumulating reference: all four transpose
+ * combinations, odd sizes, alpha/beta (beta = 0 over NaN), padded leading
+ * dimensions, unaligned pointers, every dispatch path, 1 and 2 threads,
+ * bitwise determinism, and the error codes for invalid arguments. */
+#include <float.h>
+
+#include "test_util.h"
+#include "kernels/kernels.h"
+
+/* One tolerance for every case: |got - ref| <= TOL * (|alpha| Σ_p |a||b| +
+ * |beta||c|). Float sums of KC = 256 terms carry at most ~256 ulps of the
+ * magnitude in the worst case; a wrong element or index is off by O(1). */
+#define TOL (256.0 * FLT_EPSILON)
+
+typedef struct {
+    int ta, tb, m, n, k;
+    float alpha, beta;
+    int pad; /* extra leading-dimension columns */
+    int off; /* pointer offset in floats (1 = not 16-byte aligned) */
+} gemm_case;
+
+static float *alloc_filled(size_t count, uint64_t *seed) {
+    float *p = malloc((count ? count : 1) * sizeof *p);
+    assert_non_null(p);
+    for (size_t i = 0; i < count; i++) p[i] = nbt_uniform(seed, -1.0f, 1.0f);
+    return p;
+}
+
+/* Runs one case on the current path and thread count; returns C (caller frees)
+ * so determinism tests can compare runs bitwise. */
+static float *run_case(const gemm_case *g, uint64_t seed) {
+    const int ar = g->ta ? g->k : g->m, ac = g->ta ? g->m : g->k;
+    const int br = g->tb ? g->n : g->k, bc = g->tb ? g->k : g->n;
+    const int lda = ac + g->pad > 0 ? ac + g->pad : 1;
+    const int ldb = bc + g->pad > 0 ? bc + g->pad : 1;
+    const int ldc = g->n + g->pad > 0 ? g->n + g->pad : 1;
+    const size_t na = (size_t)ar * lda + g->off, nbb = (size_t)br * ldb + g->off;
+    const size_t ncc = (size_t)g->m * ldc + g->off;
+    float *abuf = alloc_filled(na, &seed), *bbuf = alloc_filled(nbb, &seed);
+    float *cbuf = alloc_filled(ncc, &seed);
+    const float *a = abuf + g->off, *b = bbuf + g->off;
+    float *c = cbuf + g->off;
+    if (g->beta == 0.0f)
+        for (int i = 0; i < g->m; i++)
+            for (int j = 0; j < g->n; j++) c[(size_t)i * ldc + j] = NAN;
+    float *c0 = malloc((ncc ? ncc : 1) * sizeof *c0);
+    assert_non_null(c0);
+    memcpy(c0, cbuf, ncc * sizeof *c0);
+
+    assert_int_equal(nb_sgemm(g->ta, g->tb, g->m, g->n, g->k, g->alpha, a, lda, b, ldb,
+                              g->beta, c, ldc),
+                     NB_OK);
+
+    const float *c0o = c0 + g->off;
+    for (int i = 0; i < g->m; i++) {
+        for (int j = 0; j < g->n; j++) {
+            double s = 0.0, mag = 0.0;
+            for (int p = 0; p < g->k; p++) {
+                const double x = g->ta ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p];
+                const double y = g->tb ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j];
+                s += x * y;
+                mag += fabs(x * y);
+            }
+            const double cin = g->beta == 0.0f ? 0.0 : c0o[(size_t)i * ldc + j];
+            const double ref = g->alpha * s + g->beta * cin;
+            const double tol = TOL * (fabs(g->alpha) * mag + fabs(g->beta * cin)) + 1e-30;
+            const double got = c[(size_t)i * ldc + j];
+            if (!(fabs(got - ref) <= tol))
+                fail_msg("path %s ta=%d tb=%d m=%d n=%d k=%d alpha=%g beta=%g pad=%d off=%d: "
+                         "C[%d,%d] = %.9g, expected %.9g (tol %.3g)",
+                         nb__cpu_path_name(nb__cpu_path()), g->ta, g->tb, g->m, g->n, g->k,
+                         (double)g->alpha, (double)g->beta, g->pad, g->off, i, j, got, ref, tol);
+        }
+        /* The padding between rows of C must not be touched. */
+        for (int j = g->n; j < ldc && i + 1 < g->m; j++)
+            if (memcmp(&c[(size_t)i * ldc + j], &c0o[(size_t)i * ldc + j], sizeof(float)))
+                fail_msg("m=%d n=%d: padding C[%d,%d] was written", g->m, g->n, i, j);
+    }
+    free(abuf);
+    free(bbuf);
+    free(c0);
+    /* Hand back a compact copy of C for bitwise comparisons. */
+    float *out = malloc(((size_t)g->m * g->n + 1) * sizeof *out);
+    assert_non_null(out);
+    for (int i = 0; i < g->m; i++) memcpy(out + (size_t)i * g->n, c + (size_t)i * ldc, (size_t)g->n * sizeof *out);
+    free(cbuf);
+    return out;
+}
+
+static const int small_sizes[] = {1, 3, 7, 17, 31, 33, 65};
+static const float alphas[] = {1.0f, -0.5f, 2.0f};
+static const float betas[] = {0.0f, 1.0f, -0.5f};
+
+/* Every small (m, n, k) triple, each with all four transpose combinations; the
+ * alpha/beta/padding/offset variants rotate so all of them meet all sizes. */
+static void sweep_small(void) {
+    const int ns = (int)(sizeof small_sizes / sizeof *small_sizes);
+    int idx = 0;
+    for (int im = 0; im < ns; im++)
+        for (int in = 0; in < ns; in++)
+            for (int ik = 0; ik < ns; ik++)
+                for (int t = 0; t < 4; t++, idx++) {
+                    gemm_case g = {t >> 1, t & 1, small_sizes[im], small_sizes[in], small_sizes[ik],
+                                   alphas[idx % 3], betas[(idx / 3) % 3], (idx / 9) % 2 ? 5 : 0,
+                                   (idx / 5) % 2};
+                    free(run_case(&g, 1000u + (uint64_t)idx));
+                }
+}
+
+/* Sizes across cache blocks and thread splits: 255/257 straddle KC = 256, 1000
+ * spans several MC blocks and an uneven NR split. */
+static const gemm_case big_cases[] = {
+    {0, 0, 257, 255, 1000, 1.0f, 0.0f, 0, 0},  {1, 0, 255, 257, 257, -0.5f, 1.0f, 3, 1},
+    {0, 1, 1000, 33, 257, 2.0f, -0.5f, 0, 1},  {1, 1, 33, 1000, 255, 1.0f, 0.0f, 7, 0},
+    {0, 1, 65, 257, 1000, 1.0f, 1.0f, 0, 0},   {1, 0, 1000, 17, 65, -0.5f, 0.0f, 1, 1},
+    {0, 0, 31, 1000, 257, 1.0f, -0.5f, 0, 1},  {1, 1, 257, 65, 1000, 2.0f, 1.0f, 2, 0},
+    {0, 0, 1000, 1000, 7, 1.0f, 0.0f, 0, 0},   {1, 0, 3, 1000, 1000, 1.0f, 1.0f, 0, 1},
+    {0, 1, 1000, 1, 255, -0.5f, 0.0f, 0, 0},   {0, 0, 1000, 255, 1, 1.0f, -0.5f, 4, 1},
+};
+
+static void sweep_big(void) {
+    for (size_t i = 0; i < sizeof big_cases / sizeof *big_cases; i++)
+        free(run_case(&big_cases[i], 77u + i));
+}
+
+/* Forces `path` (skipping when the CPU lacks it) and runs the full sweep at
+ * 1 and 2 threads. */
+static void check_path(int path) {
+    if (nb__set_cpu_path(path) != NB_OK) {
+        print_message("[  SKIP    ] this CPU lacks the %s path\n", nb__cpu_path_name(path));
+        skip();
+    }
+    assert_int_equal(nb__cpu_path(), path);
+    for (int t = 1; t <= 2; t++) {
+        nb_set_threads(t);
+        sweep_small();
+        sweep_big();
+    }
+    nb_set_threads(0);
+    nb__set_cpu_path(NB_CPU_AUTO);
+}
+
+static void test_path_scalar(void **state) { (void)state; check_path(NB_CPU_SCALAR); }
+static void test_path_avx2(void **state) { (void)state; check_path(NB_CPU_AVX2); }
+static void test_path_avx512(void **state) { (void)state; check_path(NB_CPU_AVX512); }
+
+/* Same inputs twice at the same thread count give bitwise equal C; and since
+ * no thread ever splits K, 1 and 2 threads agree bitwise too. */
+static void test_determinism(void **state) {
+    (void)state;
+    const gemm_case cases[] = {{0, 1, 300, 517, 700, 1.0f, 0.0f, 0, 0},
+                               {1, 0, 64, 784, 256, 1.0f, 1.0f, 0, 1},
+                               {0, 0, 257, 1000, 33, -0.5f, 0.0f, 0, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        nb_set_threads(2);
+        float *x = run_case(&cases[i], 5), *y = run_case(&cases[i], 5);
+        nb_set_threads(1);
+        float *z = run_case(&cases[i], 5);
+        const size_t bytes = (size_t)cases[i].m * cases[i].n * sizeof(float);
+        assert_memory_equal(x, y, bytes);
+        assert_memory_equal(x, z, bytes);
+        free(x);
+        free(y);
+        free(z);
+    }
+    nb_set_threads(0);
+}
+
+/* beta scaling when there is nothing to multiply; A and B are not read. */
+static void test_degenerate(void **state) {
+    (void)state;
+    float c[6] = {NAN, NAN, NAN, NAN, NAN, NAN};
+    const float nan_ab[6] = {NAN, NAN, NAN, NAN, NAN, NAN};
+    assert_int_equal(nb_sgemm(0, 0, 2, 3, 0, 1.0f, NULL, 1, NULL, 3, 0.0f, c, 3), NB_OK);
+    for (int i = 0; i < 6; i++) assert_true(c[i] == 0.0f);
+    for (int i = 0; i < 6; i++) c[i] = (float)i;
+    assert_int_equal(nb_sgemm(0, 0, 2, 3, 0, 1.0f, NULL, 1, NULL, 3, 2.0f, c, 3), NB_OK);
+    for (int i = 0; i < 6; i++) assert_true(c[i] == 2.0f * (float)i);
+    /* alpha == 0: BLAS does not read A or B, so their NaNs do not reach C. */
+    assert_int_equal(nb_sgemm(0, 0, 2, 3, 2, 0.0f, nan_ab, 2, nan_ab, 3, 0.5f, c, 3), NB_OK);
+    for (int i = 0; i < 6; i++) assert_true(c[i] == (float)i);
+    /* Empty outputs are a no-op, even with NULL pointers. */
+    assert_int_equal(nb_sgemm(0, 0, 0, 3, 5, 1.0f, NULL, 5, NULL, 3, 0.0f, NULL, 3), NB_OK);
+    assert_int_equal(nb_sgemm(1, 1, 4, 0, 5, 1.0f, NULL, 4, NULL, 5, 0.0f, NULL, 1), NB_OK);
+}
+
+static void test_invalid_args(void **state) {
+    (void)state;
+    float a[64] = {0}, b[64] = {0}, c[64] = {0};
+    assert_int_equal(nb_sgemm(0, 0, -1, 2, 2, 1.0f, a, 2, b, 2, 0.0f, c, 2), NB_ERR_ARG);
+    assert_int_equal(nb_sgemm(0, 0, 2, -1, 2, 1.0f, a, 2, b, 2, 0.0f, c, 2), NB_ERR_ARG);
+    assert_int_equal(nb_sgemm(0, 0, 2, 2, -1, 1.0f, a, 2, b, 2, 0.0f, c, 2), NB_ERR_ARG);
+    /* Leading dimensions below the stored width (which the flags decide). */
+    assert_int_equal(nb_sgemm(0, 0, 2, 3, 4, 1.0f, a, 3, b, 3, 0.0f, c, 3), NB_ERR_ARG);
+    assert_int_equal(nb_sgemm(1, 0, 2, 3, 4, 1.0f, a, 1, b, 3, 0.0f, c, 3), NB_ERR_ARG);
+    assert_int_equal(nb_sgemm(0, 0, 2, 3, 4, 1.0f, a, 4, b, 2, 0.0f, c, 3), NB_ERR_ARG);
+    assert_int_equal(nb_sgemm(0, 1, 2, 3, 4, 1.0f, a, 4, b, 3, 0.0f, c, 3), NB_ERR_ARG);
+    assert_int_equal(nb_sgemm(0, 0, 2, 3, 4, 1.0f, a, 4, b, 3, 0.0f, c, 2), NB_ERR_ARG);
+    assert_int_equal(nb_sgemm(0, 0, 2, 3, 4, 1.0f, a, 0, b, 3, 0.0f, c, 3), NB_ERR_ARG);
+    /* The same shapes with valid leading dimensions are accepted. */
+    assert_int_equal(nb_sgemm(1, 1, 2, 3, 4, 1.0f, a, 2, b, 4, 0.0f, c, 3), NB_OK);
+    /* NULL where the sizes say data is read or written. */
+    assert_int_equal(nb_sgemm(0, 0, 2, 3, 4, 1.0f, NULL, 4, b, 3, 0.0f, c, 3), NB_ERR_NULL);
+    assert_int_equal(nb_sgemm(0, 0, 2, 3, 4, 1.0f, a, 4, NULL, 3, 0.0f, c, 3), NB_ERR_NULL);
+    assert_int_equal(nb_sgemm(0, 0, 2, 3, 4, 1.0f, a, 4, b, 3, 0.0f, NULL, 3), NB_ERR_NULL);
+}
+
+/* Forcing a path the CPU lacks fails and leaves the current path alone. */
+static void test_cpu_path_override(void **state) {
+    (void)state;
+    const int before = nb__cpu_path();
+    assert_int_equal(nb__set_cpu_path(7), NB_ERR_ARG);
+    assert_int_equal(nb__set_cpu_path(-2), NB_ERR_ARG);
+    assert_int_equal(nb__cpu_path(), before);
+    assert_int_equal(nb__set_cpu_path(NB_CPU_SCALAR), NB_OK);
+    assert_int_equal(nb__cpu_path(), NB_CPU_SCALAR);
+    for (int p = NB_CPU_SCALAR; p <= NB_CPU_AVX512; p++)
+        if (!nb__cpu_supports(p)) assert_int_equal(nb__set_cpu_path(p), NB_ERR_ARG);
+    assert_int_equal(nb__set_cpu_path(NB_CPU_AUTO), NB_OK);
+    assert_int_equal(nb__cpu_path(), before);
+}
+
+int main(int argc, char **argv) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_path_scalar),
+        cmocka_unit_test(test_path_avx2),
+        cmocka_unit_test(test_path_avx512),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_degenerate),
+        cmocka_unit_test(test_invalid_args),
+        cmocka_unit_test(test_cpu_path_override),
+    };
+    if (argc > 1) cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
