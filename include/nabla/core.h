@@ -99,6 +99,23 @@ int nb_grad_enabled(const nb_ctx *ctx);
 void nb_set_training(nb_ctx *ctx, int training);
 int nb_training(const nb_ctx *ctx);
 
+/* ---- random numbers -------------------------------------------------------
+ * PCG32 (O'Neill's permuted congruential generator, XSH-RR output) with a
+ * documented normal sampler (Box–Muller; the spare value is kept in the state
+ * so a saved state resumes exactly). Every context owns one generator (for
+ * dropout and initialisation), so its state can be checkpointed; there is no
+ * global RNG. Implemented in src/core/rng.c. */
+typedef struct nb_rng {
+    uint64_t state, inc;
+    float spare;        /* second Box–Muller value, valid when has_spare */
+    int has_spare;
+} nb_rng;
+void nb_rng_seed(nb_rng *rng, uint64_t seed);
+uint32_t nb_rng_u32(nb_rng *rng);
+float nb_rng_uniform(nb_rng *rng);              /* [0, 1), 24 random bits */
+float nb_rng_normal(nb_rng *rng);               /* N(0, 1) */
+nb_rng *nb_ctx_rng(nb_ctx *ctx);                /* the context's generator (seed 0 by default) */
+
 /* ---- tensors --------------------------------------------------------------
  * nb_tensor_new makes a zero-filled leaf that requires no gradient: an input
  * to copy data into each step, or a constant. nb_param_new makes a trainable

@@ -23,6 +23,7 @@ nb_ctx *nb_ctx_new(void) {
     if (!ctx) return NULL;
     ctx->grad_enabled = true;
     ctx->training = true;
+    nb_rng_seed(&ctx->rng, 0);
     return ctx;
 }
 

@@ -35,6 +35,7 @@ struct nb_ctx {
     char message[512];
     bool grad_enabled;
     bool training;
+    nb_rng rng;                       /* dropout, initialisation */
     int64_t ntensors;
     nb_tensor *first, *last;          /* creation order == a topological order */
 };
