@@ -9,5 +9,6 @@
 #include "nabla/core.h"
 #include "nabla/ops.h"
 #include "nabla/kernels.h"
+#include "nabla/nn.h"
 
 #endif
