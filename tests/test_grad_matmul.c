@@ -237,11 +237,63 @@ static void test_linear_errors(void **state) {
     nb_ctx_free(ctx);
 }
 
+/* Sizes where nb_sgemm packs panels and may thread: backward against the
+ * closed forms for loss = Σ C⊙R, i.e. dA = R·Bᵀ and dB = Aᵀ·R per batch
+ * (summed over batches on a broadcast side), computed by naive loops. */
+static void large_case(int nda, const int64_t *sa, int ndb, const int64_t *sb, uint64_t seed) {
+    nb_ctx *ctx = nb_ctx_new();
+    nb_tensor *a = nbt_param(ctx, &seed, -1.0f, 1.0f, nda, sa);
+    nb_tensor *b = nbt_param(ctx, &seed, -1.0f, 1.0f, ndb, sb);
+    nb_tensor *c = nb_matmul(ctx, a, b);
+    NBT_ASSERT_OK(ctx);
+    check_matmul_values(a, b, c);
+    nb_tensor *r = nb_tensor_new(ctx, c->ndim, c->shape);
+    nbt_fill_uniform(r, &seed, -1.0f, 1.0f);
+    nb_graph *g = nb_graph_new(ctx, nb_sum(ctx, nb_mul(ctx, c, r)));
+    NBT_ASSERT_OK(ctx);
+    nb_graph_zero_grad(g);
+    assert_int_equal(nb_graph_backward(g), NB_OK);
+    const int64_t m = sa[nda - 2], k = sa[nda - 1], n = sb[ndb - 1];
+    const int64_t ba = nda == 3 ? sa[0] : 1, bb = ndb == 3 ? sb[0] : 1;
+    const int64_t batch = ba > bb ? ba : bb;
+    double *da = calloc((size_t)a->size, sizeof *da), *db = calloc((size_t)b->size, sizeof *db);
+    assert_non_null(da);
+    assert_non_null(db);
+    for (int64_t t = 0; t < batch; t++) {
+        const int64_t oa = (ba > 1 ? t : 0) * m * k, ob = (bb > 1 ? t : 0) * k * n;
+        const float *rt = r->data + t * m * n;
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++)
+                for (int64_t p = 0; p < k; p++) {
+                    da[oa + i * k + p] += (double)rt[i * n + j] * b->data[ob + p * n + j];
+                    db[ob + p * n + j] += (double)a->data[oa + i * k + p] * rt[i * n + j];
+                }
+    }
+    for (int64_t i = 0; i < a->size; i++)
+        if (fabs(a->grad[i] - da[i]) > 1e-4 * (1.0 + fabs(da[i])))
+            fail_msg("dA[%lld] = %g, expected %g", (long long)i, (double)a->grad[i], da[i]);
+    for (int64_t i = 0; i < b->size; i++)
+        if (fabs(b->grad[i] - db[i]) > 1e-4 * (1.0 + fabs(db[i])))
+            fail_msg("dB[%lld] = %g, expected %g", (long long)i, (double)b->grad[i], db[i]);
+    free(da);
+    free(db);
+    nb_ctx_free(ctx);
+}
+
+static void test_matmul_large(void **state) {
+    (void)state;
+    large_case(2, (int64_t[]){67, 130}, 2, (int64_t[]){130, 45}, 41);
+    large_case(3, (int64_t[]){3, 33, 70}, 2, (int64_t[]){70, 65}, 42);
+    large_case(2, (int64_t[]){33, 70}, 3, (int64_t[]){3, 70, 65}, 43);
+    large_case(3, (int64_t[]){2, 40, 57}, 3, (int64_t[]){2, 57, 71}, 44);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_matmul),
     cmocka_unit_test(test_matmul_batched),
     cmocka_unit_test(test_linear),
     cmocka_unit_test(test_matmul_reused),
+    cmocka_unit_test(test_matmul_large),
     cmocka_unit_test(test_matmul_errors),
     cmocka_unit_test(test_linear_errors),
 };
