@@ -123,7 +123,7 @@ static void expect_solved(const nbc_xor_net *net, const char *what) {
 /* Gradient descent from the reference's start: the loss falls at every
  * 500-epoch mark and after 7000 epochs all four outputs are on the right side
  * of 0.5 (the plateau near 0.25 lasts ~5000 epochs at lr 0.1). Wider seeded
- * networks get there in 5000. */
+ * networks (hidden 8) get there in 6000: seeds 1-7 all do, seed 8 needs more. */
 static void test_training_converges(void **state) {
     (void)state;
     nb_ctx *ctx = nb_ctx_new();
@@ -145,11 +145,11 @@ static void test_training_converges(void **state) {
         nbc_xor_init_uniform(&net, seed);
         float first, last;
         assert_int_equal(nbc_xor_step(&net, 0.1f, &first), NB_OK);
-        assert_int_equal(nbc_xor_train(&net, 4999, 0.1f, 0, NULL, NULL), NB_OK);
+        assert_int_equal(nbc_xor_train(&net, 5999, 0.1f, 0, NULL, NULL), NB_OK);
         last = net.loss->data[0];
         if (!(last < first - 0.02f))
             fail_msg("hidden 8, seed %d: loss only went from %g to %g", (int)seed, (double)first, (double)last);
-        expect_solved(&net, "hidden 8, 5000 epochs");
+        expect_solved(&net, "hidden 8, 6000 epochs");
         nb_ctx_free(ctx);
     }
 }

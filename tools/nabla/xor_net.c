@@ -43,23 +43,13 @@ int nbc_xor_init_fixed(nbc_xor_net *net) {
     return NB_OK;
 }
 
-/* splitmix64: a few lines, good enough to scatter initial weights, and the
- * same sequence on every platform. A library RNG comes with the toolkit. */
-static uint64_t splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
 void nbc_xor_init_uniform(nbc_xor_net *net, uint64_t seed) {
+    nb_rng rng;
+    nb_rng_seed(&rng, seed);
     nb_tensor *params[4] = {net->w1, net->b1, net->w2, net->b2};
     for (int p = 0; p < 4; p++)
-        for (int64_t i = 0; i < params[p]->size; i++) {
-            /* top 24 bits -> [0,1) exactly representable in float */
-            float u = (float)(splitmix64(&seed) >> 40) * (1.0f / 16777216.0f);
-            params[p]->data[i] = 2.0f * u - 1.0f;
-        }
+        for (int64_t i = 0; i < params[p]->size; i++)
+            params[p]->data[i] = 2.0f * nb_rng_uniform(&rng) - 1.0f;
 }
 
 int nbc_xor_step(nbc_xor_net *net, float lr, float *loss) {
