@@ -27,8 +27,8 @@ typedef struct nbc_xor_net {
 int nbc_xor_build(nbc_xor_net *net, nb_ctx *ctx, int hidden);
 
 /* Parameter initialisation: the fixed literals above (hidden must be 2), or
- * every weight and bias uniform in [-1, 1) from
- * nabla's PCG32 generator seeded with `seed` (w1, b1, w2, b2 in order). */
+ * every weight and bias uniform in [-1, 1) from nabla's PCG32 generator
+ * seeded with `seed`, drawn for w1, b1, w2, b2 in that order. */
 int nbc_xor_init_fixed(nbc_xor_net *net);
 void nbc_xor_init_uniform(nbc_xor_net *net, uint64_t seed);
 
