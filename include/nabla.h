@@ -2,13 +2,15 @@
  * by backpropagation. Include this one header; it pulls in the parts:
  *   nabla/core.h     contexts, tensors, graphs, errors, gradient checking
  *   nabla/ops.h      differentiable operations
- *   nabla/kernels.h  raw compute (sgemm) and threading */
+ *   nabla/kernels.h  raw compute (sgemm) and threading
+ *   nabla/data.h     data readers (IDX, CSV, NPY), datasets and batches */
 #ifndef NABLA_H
 #define NABLA_H
 
 #include "nabla/core.h"
 #include "nabla/ops.h"
 #include "nabla/kernels.h"
+#include "nabla/data.h"
 #include "nabla/nn.h"
 
 #endif
