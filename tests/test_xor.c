@@ -1,12 +1,12 @@
 /* test_xor.c — the textbook 2-H-1 sigmoid network on XOR: autodiff against
  * the chain rule written out by hand, training that converges, and a run that
- * ends where the NumPy reference (bench/torch/xor_numpy.py) ends. */
+ * ends where the NumPy reference (xor_numpy.py) ends. */
 #include "test_util.h"
 
-/* The network and its training loop are the CLI's own (tools/nabla/xor_net.c),
- * compiled in here so `nabla xor` and these tests run the same code; tests are
- * linked against libnabla only. */
-#include "../tools/nabla/xor_net.c"
+/* The network and its training loop are the CLI's own (tools/nabla/xor_net.c,
+ * linked in through nabla_cli_lib), so `nabla xor` and these tests run the
+ * same code. */
+#include "xor_net.h"
 
 static double sigmoid_ref(double z) { return 1.0 / (1.0 + exp(-z)); }
 

@@ -21,7 +21,8 @@ void nbc_xor_usage(FILE *out) {
             "  --hidden N   hidden units (default 2)\n"
             "  --seed S     initialise every weight uniform in [-1, 1) from seed S;\n"
             "               without it, hidden 2 starts from the fixed weights of\n"
-            "               bench/torch/xor_numpy.py and other widths use seed 1\n"
+            "               the NumPy reference run (xor_numpy.py) and other widths\n"
+            "               use seed 1\n"
             "  --every N    print the loss every N epochs (default 1000)\n"
             "  -h, --help   show this help\n");
 }

@@ -9,7 +9,7 @@
 
 #include "nabla.h"
 
-/* The starting point of the reference run (bench/torch/xor_numpy.py), so the
+/* The starting point of the reference run (xor_numpy.py, shared reference scripts), so the
  * C and NumPy trainings can be compared step for step. Hidden width 2. */
 extern const float nbc_xor_w1_fixed[4], nbc_xor_b1_fixed[2];
 extern const float nbc_xor_w2_fixed[2], nbc_xor_b2_fixed[1];

@@ -1,0 +1,303 @@
+/* tests/test_core.c — the engine itself: contexts, tensors, the sticky error
+ * mechanism, graph replay, gradient accumulation, inference mode, and the
+ * promise that a training step allocates nothing. */
+#include "test_util.h"
+#include "core/engine.h" /* to corrupt one op record on purpose */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define NBT_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NBT_SANITIZED 1
+#endif
+#endif
+
+/* ---- counting heap allocations ----------------------------------------------
+ * This executable replaces malloc and friends with versions that count and
+ * forward to glibc, so every allocation in the process (nabla's, OpenMP's,
+ * libc's) is seen. Not under AddressSanitizer, which owns malloc itself. */
+#if !defined(NBT_SANITIZED) && defined(__GLIBC__)
+#define NBT_COUNT_MALLOC 1
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+static volatile long nbt_allocs;
+void *malloc(size_t n) { __atomic_add_fetch(&nbt_allocs, 1, __ATOMIC_RELAXED); return __libc_malloc(n); }
+void *calloc(size_t a, size_t b) { __atomic_add_fetch(&nbt_allocs, 1, __ATOMIC_RELAXED); return __libc_calloc(a, b); }
+void *realloc(void *p, size_t n) { __atomic_add_fetch(&nbt_allocs, 1, __ATOMIC_RELAXED); return __libc_realloc(p, n); }
+int posix_memalign(void **p, size_t al, size_t n) {
+    __atomic_add_fetch(&nbt_allocs, 1, __ATOMIC_RELAXED);
+    *p = __libc_memalign(al, n);
+    return *p ? 0 : 12;
+}
+void *aligned_alloc(size_t al, size_t n) { __atomic_add_fetch(&nbt_allocs, 1, __ATOMIC_RELAXED); return __libc_memalign(al, n); }
+#endif
+
+static void test_context_lifecycle(void **state) {
+    (void)state;
+    nb_ctx *ctx = nb_ctx_new();
+    assert_non_null(ctx);
+    nb_tensor *t = nb_tensor_3d(ctx, 2, 3, 4);
+    NBT_ASSERT_OK(ctx);
+    assert_int_equal(t->ndim, 3);
+    assert_int_equal(t->size, 24);
+    assert_int_equal(t->strides[0], 12);
+    assert_int_equal(t->strides[1], 4);
+    assert_int_equal(t->strides[2], 1);
+    assert_true(((uintptr_t)t->data % 64) == 0);
+    for (int64_t i = 0; i < t->size; i++) assert_true(t->data[i] == 0.0f);
+    assert_null(t->grad);
+    nb_tensor *s = nb_scalar(ctx, 2.5f);
+    assert_int_equal(s->ndim, 0);
+    assert_int_equal(s->size, 1);
+    assert_true(s->data[0] == 2.5f);
+    nb_tensor *big = nb_tensor_2d(ctx, 1000, 1000); /* larger than one arena chunk */
+    assert_non_null(big);
+    big->data[999999] = 1.0f;
+    nb_tensor *p = nb_param_new(ctx, "w", 2, (int64_t[]){3, 5});
+    assert_non_null(p->grad);
+    assert_true(p->flags & NB_PARAM);
+    assert_string_equal(p->name, "w");
+    assert_true(nb_ctx_memory(ctx) >= 4000000);
+    char buf[64];
+    assert_string_equal(nb_shape_string(t, buf, sizeof buf), "[2,3,4]");
+    assert_string_equal(nb_shape_string(s, buf, sizeof buf), "[]");
+    nb_ctx_free(ctx);
+    nb_ctx_free(NULL); /* harmless */
+}
+
+static void test_copy_in_out(void **state) {
+    (void)state;
+    nb_ctx *ctx = nb_ctx_new();
+    nb_tensor *t = nb_tensor_2d(ctx, 2, 2);
+    float in[4] = {1, 2, 3, 4}, out[4] = {0};
+    assert_int_equal(nb_tensor_copy_in(t, in, 4), NB_OK);
+    assert_int_equal(nb_tensor_copy_out(t, out, 4), NB_OK);
+    assert_memory_equal(in, out, sizeof in);
+    assert_int_equal(nb_tensor_copy_in(t, in, 3), NB_ERR_SHAPE);
+    assert_non_null(strstr(nb_error_message(ctx), "[2,2]"));
+    nb_ctx_free(ctx);
+}
+
+/* Each kind of error: recorded once, sticky, names the op and the shapes. */
+static void test_errors_are_sticky_and_named(void **state) {
+    (void)state;
+    nb_ctx *ctx = nb_ctx_new();
+    nb_tensor *a = nb_tensor_2d(ctx, 2, 3), *b = nb_tensor_2d(ctx, 4, 5);
+    assert_null(nb_add(ctx, a, b));
+    assert_int_equal(nb_error(ctx), NB_ERR_SHAPE);
+    const char *msg = nb_error_message(ctx);
+    assert_non_null(strstr(msg, "add"));
+    assert_non_null(strstr(msg, "[2,3]"));
+    assert_non_null(strstr(msg, "[4,5]"));
+    /* later calls are no-ops and keep the first message */
+    assert_null(nb_tensor_2d(ctx, 1, 1));
+    assert_null(nb_mul(ctx, a, a));
+    assert_non_null(strstr(nb_error_message(ctx), "add"));
+    nb_clear_error(ctx);
+    assert_int_equal(nb_error(ctx), NB_OK);
+    assert_string_equal(nb_error_message(ctx), "");
+
+    /* a NULL input (e.g. from an earlier failed call) */
+    assert_null(nb_mul(ctx, a, NULL));
+    assert_int_equal(nb_error(ctx), NB_ERR_NULL);
+    assert_non_null(strstr(nb_error_message(ctx), "mul"));
+    nb_clear_error(ctx);
+
+    /* invalid sizes */
+    assert_null(nb_tensor_2d(ctx, -1, 3));
+    assert_int_equal(nb_error(ctx), NB_ERR_ARG);
+    nb_clear_error(ctx);
+    assert_null(nb_tensor_new(ctx, NB_MAX_DIMS + 1, (int64_t[NB_MAX_DIMS + 1]){1}));
+    assert_int_equal(nb_error(ctx), NB_ERR_ARG);
+    nb_clear_error(ctx);
+
+    /* failed allocation: a tensor larger than any machine's memory */
+    assert_null(nb_tensor_2d(ctx, (int64_t)1 << 40, (int64_t)1 << 20));
+    assert_int_equal(nb_error(ctx), NB_ERR_ALLOC);
+    nb_clear_error(ctx);
+
+    /* tensors from another context */
+    nb_ctx *other = nb_ctx_new();
+    nb_tensor *c = nb_tensor_2d(other, 2, 3);
+    assert_null(nb_add(ctx, a, c));
+    assert_int_equal(nb_error(ctx), NB_ERR_ARG);
+    nb_clear_error(ctx);
+    nb_ctx_free(other);
+
+    /* backward of a non-scalar, and of something with no parameters */
+    nb_tensor *y = nb_add(ctx, a, a);
+    nb_graph *g = nb_graph_new(ctx, y);
+    assert_int_equal(nb_graph_backward(g), NB_ERR_STATE);
+    assert_non_null(strstr(nb_error_message(ctx), "[2,3]"));
+    nb_clear_error(ctx);
+    g = nb_graph_new(ctx, nb_sum(ctx, y));
+    assert_int_equal(nb_graph_backward(g), NB_ERR_STATE);
+    nb_clear_error(ctx);
+
+    /* NULL arguments to every kind of entry point */
+    assert_null(nb_graph_new(ctx, NULL));
+    assert_int_equal(nb_error(ctx), NB_ERR_NULL);
+    nb_clear_error(ctx);
+    assert_int_equal(nb_graph_forward(NULL), NB_ERR_NULL);
+    assert_int_equal(nb_error(NULL), NB_ERR_NULL);
+    assert_null(nb_tensor_2d(NULL, 2, 2));
+    assert_string_equal(nb_status_string(NB_ERR_SHAPE), "shape mismatch");
+    nb_ctx_free(ctx);
+}
+
+/* A tensor used twice receives the sum of both contributions:
+ * L = Σ (x·x + x) ⇒ dL/dx = 2x + 1. */
+static void test_reused_input_accumulates(void **state) {
+    (void)state;
+    nb_ctx *ctx = nb_ctx_new();
+    uint64_t seed = 1;
+    nb_tensor *x = nbt_param(ctx, &seed, -2, 2, 2, (int64_t[]){3, 4});
+    nb_tensor *loss = nb_sum(ctx, nb_add(ctx, nb_mul(ctx, x, x), x));
+    nb_graph *g = nb_graph_new(ctx, loss);
+    NBT_ASSERT_OK(ctx);
+    nb_graph_zero_grad(g);
+    assert_int_equal(nb_graph_forward(g), NB_OK);
+    assert_int_equal(nb_graph_backward(g), NB_OK);
+    for (int64_t i = 0; i < x->size; i++)
+        assert_float_equal(x->grad[i], 2 * x->data[i] + 1, 1e-6);
+    /* parameters accumulate across backward calls until zeroed */
+    assert_int_equal(nb_graph_backward(g), NB_OK);
+    for (int64_t i = 0; i < x->size; i++)
+        assert_float_equal(x->grad[i], 2 * (2 * x->data[i] + 1), 1e-5);
+    nb_graph_zero_grad(g);
+    for (int64_t i = 0; i < x->size; i++) assert_true(x->grad[i] == 0.0f);
+    nb_ctx_free(ctx);
+}
+
+/* Replaying a graph with new input data recomputes every node. */
+static void test_replay_with_new_inputs(void **state) {
+    (void)state;
+    nb_ctx *ctx = nb_ctx_new();
+    nb_tensor *x = nb_tensor_1d(ctx, 3);
+    nb_tensor *w = nb_param_new(ctx, "w", 1, (int64_t[]){3});
+    float xv[3] = {1, 2, 3}, wv[3] = {0.5f, -1, 2};
+    nb_tensor_copy_in(x, xv, 3);
+    nb_tensor_copy_in(w, wv, 3);
+    nb_tensor *loss = nb_sum(ctx, nb_mul(ctx, x, w));
+    NBT_ASSERT_OK(ctx);
+    assert_float_equal(loss->data[0], 0.5 - 2 + 6, 1e-6); /* computed at once */
+    nb_graph *g = nb_graph_new(ctx, loss);
+    assert_int_equal(nb_graph_num_params(g), 1);
+    assert_ptr_equal(nb_graph_param(g, 0), w);
+    assert_ptr_equal(nb_graph_output(g), loss);
+    float xv2[3] = {-1, 0, 4};
+    nb_tensor_copy_in(x, xv2, 3);
+    nb_graph_zero_grad(g);
+    nb_graph_forward(g);
+    nb_graph_backward(g);
+    assert_float_equal(loss->data[0], -0.5 + 0 + 8, 1e-6);
+    for (int i = 0; i < 3; i++) assert_float_equal(w->grad[i], xv2[i], 0);
+    assert_null(x->grad); /* inputs get no gradient */
+    nb_ctx_free(ctx);
+}
+
+/* Inference mode records nothing for backward. */
+static void test_inference_mode(void **state) {
+    (void)state;
+    nb_ctx *ctx = nb_ctx_new();
+    uint64_t seed = 2;
+    nb_tensor *w = nbt_param(ctx, &seed, -1, 1, 1, (int64_t[]){4});
+    nb_set_grad_enabled(ctx, 0);
+    assert_false(nb_grad_enabled(ctx));
+    nb_tensor *y = nb_sum(ctx, nb_mul(ctx, w, w));
+    NBT_ASSERT_OK(ctx);
+    assert_false(y->flags & NB_REQUIRES_GRAD);
+    nb_graph *g = nb_graph_new(ctx, y);
+    assert_int_equal(nb_graph_backward(g), NB_ERR_STATE);
+    nb_clear_error(ctx);
+    nb_set_grad_enabled(ctx, 1);
+    nb_tensor *y2 = nb_sum(ctx, nb_mul(ctx, w, w));
+    assert_true(y2->flags & NB_REQUIRES_GRAD);
+    nb_ctx_free(ctx);
+}
+
+/* gradcheck must be able to fail: with one node's backward removed, the
+ * analytic gradient is wrong and the reported error is large. */
+static void test_gradcheck_detects_wrong_gradients(void **state) {
+    (void)state;
+    nb_ctx *ctx = nb_ctx_new();
+    uint64_t seed = 3;
+    nb_tensor *x = nbt_param(ctx, &seed, 0.5f, 2, 1, (int64_t[]){5});
+    nb_tensor *loss = nb_sum(ctx, nb_mul(ctx, x, x));
+    nb_graph *g = nb_graph_new(ctx, loss);
+    float worst;
+    assert_int_equal(nb_gradcheck(g, &x, 1, NBT_GRAD_EPS, &worst), NB_OK);
+    assert_true(worst <= NBT_GRAD_TOL);
+    nb_tensor *sq = loss->src[0];
+    nb_op_def wrong = *sq->op;
+    wrong.backward = NULL; /* drop this node's gradient entirely */
+    const nb_op_def *saved = sq->op;
+    sq->op = &wrong;
+    assert_int_equal(nb_gradcheck(g, &x, 1, NBT_GRAD_EPS, &worst), NB_OK);
+    assert_true(worst > 0.5f);
+    sq->op = saved;
+    /* bad arguments */
+    assert_int_equal(nb_gradcheck(g, &x, 1, 0.0f, &worst), NB_ERR_ARG);
+    nb_clear_error(ctx);
+    assert_int_equal(nb_gradcheck(g, &loss, 1, NBT_GRAD_EPS, &worst), NB_ERR_ARG);
+    nb_ctx_free(ctx);
+}
+
+/* The training step — zero_grad, forward, backward, an SGD update — makes no
+ * heap allocation once the graph is built (after a warm-up step, so that
+ * one-time buffers such as sgemm's packing space exist). */
+static void test_training_step_allocates_nothing(void **state) {
+    (void)state;
+#ifndef NBT_COUNT_MALLOC
+    skip();
+#else
+    nb_ctx *ctx = nb_ctx_new();
+    uint64_t seed = 4;
+    const int64_t n = 64, in = 784, hid = 128, classes = 10;
+    nb_tensor *x = nb_tensor_2d(ctx, n, in);
+    nb_tensor *labels = nb_tensor_1d(ctx, n);
+    nb_tensor *w1 = nbt_param(ctx, &seed, -0.05f, 0.05f, 2, (int64_t[]){hid, in});
+    nb_tensor *b1 = nbt_param(ctx, &seed, -0.05f, 0.05f, 1, (int64_t[]){hid});
+    nb_tensor *w2 = nbt_param(ctx, &seed, -0.1f, 0.1f, 2, (int64_t[]){classes, hid});
+    nb_tensor *b2 = nbt_param(ctx, &seed, -0.1f, 0.1f, 1, (int64_t[]){classes});
+    nb_tensor *h = nb_relu(ctx, nb_linear(ctx, x, w1, b1));
+    nb_tensor *loss = nb_cross_entropy(ctx, nb_linear(ctx, h, w2, b2), labels, 0.0f);
+    nb_graph *g = nb_graph_new(ctx, loss);
+    NBT_ASSERT_OK(ctx);
+    nb_tensor *params[4] = {w1, b1, w2, b2};
+    float first = 0, last = 0;
+    for (int step = 0; step < 12; step++) {
+        if (step == 2) nbt_allocs = 0;
+        /* a new batch: same data each step so the loss must fall */
+        uint64_t ds = 99;
+        for (int64_t i = 0; i < x->size; i++) x->data[i] = nbt_uniform(&ds, 0, 1);
+        for (int64_t i = 0; i < n; i++) labels->data[i] = (float)(i % classes);
+        nb_graph_zero_grad(g);
+        assert_int_equal(nb_graph_forward(g), NB_OK);
+        assert_int_equal(nb_graph_backward(g), NB_OK);
+        for (int p = 0; p < 4; p++)
+            for (int64_t i = 0; i < params[p]->size; i++)
+                params[p]->data[i] -= 0.1f * params[p]->grad[i];
+        if (step == 0) first = loss->data[0];
+        last = loss->data[0];
+    }
+    long allocs = nbt_allocs;
+    assert_int_equal(allocs, 0);
+    assert_true(last < first);
+    nb_ctx_free(ctx);
+#endif
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_context_lifecycle),
+    cmocka_unit_test(test_copy_in_out),
+    cmocka_unit_test(test_errors_are_sticky_and_named),
+    cmocka_unit_test(test_reused_input_accumulates),
+    cmocka_unit_test(test_replay_with_new_inputs),
+    cmocka_unit_test(test_inference_mode),
+    cmocka_unit_test(test_gradcheck_detects_wrong_gradients),
+    cmocka_unit_test(test_training_step_allocates_nothing),
+};
+NB_TEST_MAIN(tests)
