@@ -11,7 +11,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
 # What the build and tests need (Debian 12 package names).
-PACKAGES      = build-essential cmake pkg-config libcmocka-dev zlib1g-dev
+PACKAGES      = build-essential cmake pkg-config libcmocka-dev zlib1g-dev libcjson-dev
 BENCH_PACKAGES = libopenblas-dev
 DEMO_PACKAGES =
 

@@ -12,5 +12,7 @@
 #include "nabla/kernels.h"
 #include "nabla/data.h"
 #include "nabla/nn.h"
+#include "nabla/optim.h"
+#include "nabla/checkpoint.h"
 
 #endif
