@@ -16,11 +16,21 @@
 
 #include "nabla.h"
 
-/* main() for a test file: with an argument, run only the test of that name. */
-#define NB_TEST_MAIN(tests)                                             \
-    int main(int argc, char **argv) {                                   \
-        if (argc > 1) cmocka_set_test_filter(argv[1]);                  \
-        return cmocka_run_group_tests(tests, NULL, NULL);               \
+/* main() for a test file: with an argument, run only the test of that name;
+ * a name that matches no test is a failure (a stale binary must not pass). */
+#define NB_TEST_MAIN(tests)                                                        \
+    int main(int argc, char **argv) {                                              \
+        if (argc > 1) {                                                            \
+            int found_ = 0;                                                        \
+            for (size_t i_ = 0; i_ < sizeof(tests) / sizeof(tests[0]); i_++)       \
+                found_ |= strcmp(tests[i_].name, argv[1]) == 0;                    \
+            if (!found_) {                                                         \
+                fprintf(stderr, "no test named %s in this binary\n", argv[1]);     \
+                return 1;                                                          \
+            }                                                                      \
+            cmocka_set_test_filter(argv[1]);                                       \
+        }                                                                          \
+        return cmocka_run_group_tests(tests, NULL, NULL);                          \
     }
 
 /* Deterministic test data without touching library RNG state. */
