@@ -114,29 +114,6 @@ static void pack_a(float *dst, const float *a, size_t lda, int trans, size_t i0,
     }
 }
 
-/* op(B)[p0:p0+kc, j0:j0+cols] (cols <= NR) -> one kc x NR sliver. */
-static void pack_b(float *dst, const float *b, size_t ldb, int trans, size_t p0,
-                   int kc, size_t j0, int cols, int nr) {
-    if (!trans) {
-        const float *src = b + p0 * ldb + j0;
-        for (int p = 0; p < kc; p++) {
-            const float *s = src + p * ldb;
-            float *d = dst + (size_t)p * nr;
-            int j = 0;
-            for (; j < cols; j++) d[j] = s[j];
-            for (; j < nr; j++) d[j] = 0.0f;
-        }
-    } else {
-        const float *src = b + j0 * ldb + p0;
-        for (int j = 0; j < cols; j++) {
-            const float *s = src + j * ldb;
-            for (int p = 0; p < kc; p++) dst[(size_t)p * nr + j] = s[p];
-        }
-        for (int j = cols; j < nr; j++)
-            for (int p = 0; p < kc; p++) dst[(size_t)p * nr + j] = 0.0f;
-    }
-}
-
 /* ---- the blocked driver ---------------------------------------------------- */
 
 typedef struct job {
@@ -146,24 +123,30 @@ typedef struct job {
     const float *a, *b;
     float *c;
     size_t lda, ldb, ldc;
-    int inplace_b;   /* read full-width B slivers in place (see INPLACE_B_MAX_M) */
-    float *bpack;    /* shared: kc x round_up(nc, NR) */
-    float *apack;    /* per thread: apack + t * astride */
-    size_t astride;
+    int inplace_b;  /* read full-width B slivers in place (see INPLACE_B_MAX_M) */
+    float *ws;      /* per thread: ws + t * ws_stride = [B panel | A block] */
+    size_t ws_stride, bsize;
 } job;
 
 static int ceil_div(int x, int y) { return (x + y - 1) / y; }
 
-/* Split T threads into a tm x tn grid over the (MR-row, NR-column) tiles of one
- * NC block, minimising the largest share; ties go to splitting rows, which
- * keeps each thread's packed A private and not duplicated. */
-static void thread_grid(int T, int mu, int nu, int *tm, int *tn) {
-    long best = -1;
-    for (int x = T; x >= 1; x--) {
+/* Threads split C into a tm x tn grid of blocks in whole MR x NR tiles; each
+ * thread then runs the serial blocked algorithm on its block with private
+ * packing buffers. No barrier inside: on a shared 2-core machine a barrier
+ * waits for a descheduled thread's next time slice, which cost orders of
+ * magnitude on small products. The price is packing A tn times and B tm
+ * times; the grid minimises per-thread tiles plus that packing, measured in
+ * tile-equivalents (copying a float costs about PACK_COST flops). */
+#define PACK_COST 16.0
+static void thread_grid(int T, int mu, int nu, int mr, int nr, int *tm, int *tn) {
+    double best = -1.0;
+    for (int x = 1; x <= T; x++) {
         if (T % x) continue;
-        const long load = (long)ceil_div(mu, x) * ceil_div(nu, T / x);
-        if (best < 0 || load < best) {
-            best = load;
+        const int mt = ceil_div(mu, x), nt = ceil_div(nu, T / x);
+        const double cost = (double)mt * nt + mt * PACK_COST / (2.0 * nr) +
+                            nt * PACK_COST / (2.0 * mr);
+        if (best < 0.0 || cost < best) {
+            best = cost;
             *tm = x;
             *tn = T / x;
         }
@@ -177,88 +160,74 @@ static void split(int units, int parts, int i, int *lo, int *hi) {
     *hi = *lo + q + (i < r ? 1 : 0);
 }
 
-/* The work of thread t of T. Every C element is computed by exactly one thread
- * with the full K sum in a fixed order, so results do not depend on T. */
-static void run_thread(const job *J, int t, int T) {
+/* The serial GotoBLAS loops over C[i0:i1, j0:j1] (tile-aligned), packing into
+ * this thread's buffers. Every C element gets its full K sum in a fixed order
+ * from the same kernel, so the result does not depend on the thread grid. */
+static void gemm_block(const job *J, float *bpack, float *apack, int i0, int i1, int j0,
+                       int j1) {
     const nb__sgemm_arch *A = J->arch;
     const int MR = A->mr, NR = A->nr;
-    float *apack = J->apack + (size_t)t * J->astride;
-    const int mu = ceil_div(J->m, MR);
-
-    for (int jc = 0; jc < J->n; jc += A->nc) {
-        const int nc = J->n - jc < A->nc ? J->n - jc : A->nc;
+    for (int jc = j0; jc < j1; jc += A->nc) {
+        const int nc = j1 - jc < A->nc ? j1 - jc : A->nc;
         const int nu = ceil_div(nc, NR);
-        int tm = 1, tn = 1;
-        thread_grid(T, mu, nu, &tm, &tn);
-        int mlo, mhi, nlo, nhi;
-        split(mu, tm, t / tn, &mlo, &mhi);
-        split(nu, tn, t % tn, &nlo, &nhi);
-        const int i_begin = mlo * MR, i_end = mhi * MR < J->m ? mhi * MR : J->m;
-
+        /* A sliver is reused by nu B slivers; below that, read A in place. */
+        const int pack_a_here = nu > PACK_A_MIN_REUSE;
         for (int pc = 0; pc < J->k; pc += A->kc) {
             const int kc = J->k - pc < A->kc ? J->k - pc : A->kc;
             const float beta = pc == 0 ? J->beta : 1.0f;
-
-            /* Pack this KC x NC panel of B, the slivers shared out evenly. In
-             * place mode only a partial-width last sliver needs a copy. */
-            int plo, phi;
-            split(nu, T, t, &plo, &phi);
-            for (int jp = plo; jp < phi; jp++) {
+            for (int jp = 0; jp < nu; jp++) {
                 const int cols = nc - jp * NR < NR ? nc - jp * NR : NR;
                 if (J->inplace_b && cols == NR) continue;
-                pack_b(J->bpack + (size_t)jp * NR * kc, J->b, J->ldb, J->tb, (size_t)pc,
-                       kc, (size_t)(jc + jp * NR), cols, NR);
+                A->pack_b(bpack + (size_t)jp * NR * kc, J->b, J->ldb, J->tb, (size_t)pc, kc,
+                          (size_t)(jc + jp * NR), cols, NR);
             }
-            if (T > 1) {
-#pragma omp barrier
-            }
-
-            const int pack_a_here = nhi - nlo > PACK_A_MIN_REUSE;
-            for (int ic = i_begin; ic < i_end; ic += A->mc) {
-                const int mc = i_end - ic < A->mc ? i_end - ic : A->mc;
+            for (int ic = i0; ic < i1; ic += A->mc) {
+                const int mc = i1 - ic < A->mc ? i1 - ic : A->mc;
                 if (pack_a_here)
                     pack_a(apack, J->a, J->lda, J->ta, (size_t)ic, mc, (size_t)pc, kc, MR);
-                for (int jp = nlo; jp < nhi; jp++) {
-                    const int j = jc + jp * NR;
+                for (int jp = 0; jp < nu; jp++) {
+                    const size_t j = (size_t)(jc + jp * NR);
                     const int cols = nc - jp * NR < NR ? nc - jp * NR : NR;
-                    const float *bs;
-                    ptrdiff_t rs_b;
+                    const float *bs = bpack + (size_t)jp * NR * kc;
+                    ptrdiff_t rs_b = NR;
                     if (J->inplace_b && cols == NR) {
-                        bs = J->b + (size_t)pc * J->ldb + (size_t)j;
+                        bs = J->b + (size_t)pc * J->ldb + j;
                         rs_b = (ptrdiff_t)J->ldb;
-                    } else {
-                        bs = J->bpack + (size_t)jp * NR * kc;
-                        rs_b = NR;
                     }
                     for (int ir = 0; ir < mc; ir += MR) {
                         const int rows = mc - ir < MR ? mc - ir : MR;
                         const size_t i = (size_t)(ic + ir);
-                        const float *as;
-                        ptrdiff_t rs_a, cs_a;
-                        if (pack_a_here) {
-                            as = apack + (size_t)ir * kc;
-                            rs_a = 1;
-                            cs_a = MR;
-                        } else if (!J->ta) {
+                        const float *as = apack + (size_t)ir * kc;
+                        ptrdiff_t rs_a = 1, cs_a = MR;
+                        if (!pack_a_here && !J->ta) {
                             as = J->a + i * J->lda + (size_t)pc;
                             rs_a = (ptrdiff_t)J->lda;
                             cs_a = 1;
-                        } else {
+                        } else if (!pack_a_here) {
                             as = J->a + (size_t)pc * J->lda + i;
-                            rs_a = 1;
                             cs_a = (ptrdiff_t)J->lda;
                         }
                         A->kernel((size_t)kc, J->alpha, as, rs_a, cs_a, bs, rs_b, beta,
-                                  J->c + i * J->ldc + (size_t)j, (ptrdiff_t)J->ldc, rows, cols);
+                                  J->c + i * J->ldc + j, (ptrdiff_t)J->ldc, rows, cols);
                     }
                 }
             }
-            /* The next KC step repacks B: nobody may still be reading it. */
-            if (T > 1 && (pc + A->kc < J->k || jc + A->nc < J->n)) {
-#pragma omp barrier
-            }
         }
     }
+}
+
+/* Thread t of T: its block of the grid. */
+static void run_thread(const job *J, int t, int T) {
+    const int MR = J->arch->mr, NR = J->arch->nr;
+    const int mu = ceil_div(J->m, MR), nu = ceil_div(J->n, NR);
+    int tm = 1, tn = 1, mlo, mhi, nlo, nhi;
+    thread_grid(T, mu, nu, MR, NR, &tm, &tn);
+    split(mu, tm, t / tn, &mlo, &mhi);
+    split(nu, tn, t % tn, &nlo, &nhi);
+    if (mlo == mhi || nlo == nhi) return;
+    float *ws = J->ws + (size_t)t * J->ws_stride;
+    gemm_block(J, ws, ws + J->bsize, mlo * MR, mhi * MR < J->m ? mhi * MR : J->m, nlo * NR,
+               nhi * NR < J->n ? nhi * NR : J->n);
 }
 
 /* C = beta·C, for k == 0 or alpha == 0 (A and B are not read, as in BLAS). */
@@ -300,12 +269,12 @@ int nb_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
     const int kc = k < A->kc ? k : A->kc;
     const int ncmax = n < A->nc ? n : A->nc;
     const int mcmax = m < A->mc ? m : A->mc;
-    const size_t bsize = ((size_t)ceil_div(ncmax, A->nr) * A->nr * kc + 15) & ~(size_t)15;
-    J.astride = ((size_t)ceil_div(mcmax, A->mr) * A->mr * kc + 15) & ~(size_t)15;
-    float *ws = workspace_get(bsize + (size_t)T * J.astride);
-    if (!ws) return NB_ERR_ALLOC;
-    J.bpack = ws;
-    J.apack = ws + bsize;
+    /* Sized for the largest block any grid can give a thread (simpler than
+     * per-grid sizes, and reused across calls anyway). */
+    J.bsize = ((size_t)ceil_div(ncmax, A->nr) * A->nr * kc + 15) & ~(size_t)15;
+    J.ws_stride = J.bsize + (((size_t)ceil_div(mcmax, A->mr) * A->mr * kc + 15) & ~(size_t)15);
+    J.ws = workspace_get((size_t)T * J.ws_stride);
+    if (!J.ws) return NB_ERR_ALLOC;
 
     if (T == 1) {
         run_thread(&J, 0, 1);

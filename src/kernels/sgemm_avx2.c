@@ -112,12 +112,72 @@ static void kernel_6x16(size_t k, float alpha, const float *a, ptrdiff_t rs_a,
     }
 }
 
+
+/* ---- packing op(B) into kc x nr slivers (nr a multiple of 8) ----------------
+ * Vectorised because the transposed case (forward X·Wᵀ of every linear layer)
+ * would otherwise be a scalar strided gather costing a sizeable part of the
+ * product for batch-sized m. Shared with the AVX-512 kernel (its CPUs have
+ * AVX2). */
+static inline __attribute__((always_inline)) void
+transpose8_store(const float *src, size_t ld, float *dst, size_t dst_ld) {
+    const __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ld);
+    const __m256 r2 = _mm256_loadu_ps(src + 2 * ld), r3 = _mm256_loadu_ps(src + 3 * ld);
+    const __m256 r4 = _mm256_loadu_ps(src + 4 * ld), r5 = _mm256_loadu_ps(src + 5 * ld);
+    const __m256 r6 = _mm256_loadu_ps(src + 6 * ld), r7 = _mm256_loadu_ps(src + 7 * ld);
+    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst + 0 * dst_ld, _mm256_permute2f128_ps(s0, s4, 0x20));
+    _mm256_storeu_ps(dst + 1 * dst_ld, _mm256_permute2f128_ps(s1, s5, 0x20));
+    _mm256_storeu_ps(dst + 2 * dst_ld, _mm256_permute2f128_ps(s2, s6, 0x20));
+    _mm256_storeu_ps(dst + 3 * dst_ld, _mm256_permute2f128_ps(s3, s7, 0x20));
+    _mm256_storeu_ps(dst + 4 * dst_ld, _mm256_permute2f128_ps(s0, s4, 0x31));
+    _mm256_storeu_ps(dst + 5 * dst_ld, _mm256_permute2f128_ps(s1, s5, 0x31));
+    _mm256_storeu_ps(dst + 6 * dst_ld, _mm256_permute2f128_ps(s2, s6, 0x31));
+    _mm256_storeu_ps(dst + 7 * dst_ld, _mm256_permute2f128_ps(s3, s7, 0x31));
+}
+
+void nb__sgemm_pack_b_avx2(float *dst, const float *b, size_t ldb, int trans, size_t p0,
+                           int kc, size_t j0, int cols, int nr) {
+    if (!trans) {
+        const float *src = b + p0 * ldb + j0;
+        for (int p = 0; p < kc; p++) {
+            const float *sp = src + p * ldb;
+            float *d = dst + (size_t)p * nr;
+            int j = 0;
+            if (cols == nr)
+                for (; j < nr; j += 8) _mm256_storeu_ps(d + j, _mm256_loadu_ps(sp + j));
+            for (; j < cols; j++) d[j] = sp[j];
+            for (; j < nr; j++) d[j] = 0.0f;
+        }
+        return;
+    }
+    /* op(B)(p, j) = b[j*ldb + p]: 8x8 blocks transposed in registers. */
+    const float *src = b + j0 * ldb + p0;
+    const int full = cols - cols % 8;
+    int p = 0;
+    for (; p + 8 <= kc; p += 8)
+        for (int j = 0; j < full; j += 8)
+            transpose8_store(src + j * ldb + p, ldb, dst + (size_t)p * nr + j, (size_t)nr);
+    for (; p < kc; p++)
+        for (int j = 0; j < full; j++) dst[(size_t)p * nr + j] = src[j * ldb + p];
+    for (int j = full; j < nr; j++) {
+        const float *sj = src + j * ldb;
+        for (int q = 0; q < kc; q++) dst[(size_t)q * nr + j] = j < cols ? sj[q] : 0.0f;
+    }
+}
+
 /* KC = 256: the 16x256 B sliver (16 KiB) stays in the 32 KiB L1 while A streams;
  * MC = 144: the 144x256 A block (144 KiB) sits in a 512 KiB-1 MiB L2;
  * NC = 4080: the 256x4080 B panel (4 MiB) fits in the L3 slice. */
 const nb__sgemm_arch nb__sgemm_avx2 = {
-    .mr = MR, .nr = NR, .kc = 256, .mc = 144, .nc = 4080,
-    .kernel = kernel_6x16, .name = "avx2 6x16",
+    .mr = MR, .nr = NR, .kc = 512, .mc = 96, .nc = 4080,
+    .kernel = kernel_6x16, .pack_b = nb__sgemm_pack_b_avx2, .name = "avx2 6x16",
 };
 #else
 typedef int nb__sgemm_avx2_unused; /* ISO C forbids an empty file */

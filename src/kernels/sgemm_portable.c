@@ -36,8 +36,31 @@ static void kernel_4x8(size_t k, float alpha, const float *a, ptrdiff_t rs_a,
     }
 }
 
+/* Portable nb__sgemm_pack_b (the scalar path's; AVX2 has a vectorised one). */
+void nb__sgemm_pack_b_portable(float *dst, const float *b, size_t ldb, int trans, size_t p0,
+                               int kc, size_t j0, int cols, int nr) {
+    if (!trans) {
+        const float *src = b + p0 * ldb + j0;
+        for (int p = 0; p < kc; p++) {
+            const float *s = src + p * ldb;
+            float *d = dst + (size_t)p * nr;
+            int j = 0;
+            for (; j < cols; j++) d[j] = s[j];
+            for (; j < nr; j++) d[j] = 0.0f;
+        }
+    } else {
+        const float *src = b + j0 * ldb + p0;
+        for (int j = 0; j < cols; j++) {
+            const float *s = src + j * ldb;
+            for (int p = 0; p < kc; p++) dst[(size_t)p * nr + j] = s[p];
+        }
+        for (int j = cols; j < nr; j++)
+            for (int p = 0; p < kc; p++) dst[(size_t)p * nr + j] = 0.0f;
+    }
+}
+
 /* Same cache reasoning as the AVX2 kernel (KC×NR sliver in L1, MC×KC in L2). */
 const nb__sgemm_arch nb__sgemm_portable = {
     .mr = MR, .nr = NR, .kc = 256, .mc = 128, .nc = 4096,
-    .kernel = kernel_4x8, .name = "portable 4x8",
+    .kernel = kernel_4x8, .pack_b = nb__sgemm_pack_b_portable, .name = "portable 4x8",
 };
