@@ -1,0 +1,144 @@
+/* kernels/conv.c — im2col/col2im and the chunk layout moves used by conv2d.
+ * Each (sample, channel) pair is an independent task writing its own rows of
+ * the column buffer (im2col) or its own plane of dx (col2im), so both split
+ * over threads without atomics and give the same result for any thread count. */
+#include <string.h>
+
+#include "kernels/conv.h"
+#include "kernels/kernels.h"
+
+/* Elements moved per thread below which a fork costs more than it saves. */
+#define MIN_ELEMS_PER_THREAD 32768.0
+
+/* Output positions q in [*lo, *hi) whose input index q·s − p + off lies in
+ * [0, n): the rest of the row reads padding. */
+static void valid_range(int64_t n, int64_t nout, int64_t s, int64_t p, int64_t off, int64_t *lo,
+                        int64_t *hi) {
+    const int64_t first = p - off; /* q·s >= first */
+    int64_t a = first <= 0 ? 0 : (first + s - 1) / s;
+    const int64_t last = n - 1 + p - off; /* q·s <= last */
+    int64_t b = last < 0 ? 0 : last / s + 1;
+    if (b > nout) b = nout;
+    if (a > b) a = b;
+    *lo = a;
+    *hi = b;
+}
+
+void nb_k_im2col(const nb_k_conv_geom *g, int64_t ns, const float *x, int64_t x_stride,
+                 float *col, int64_t ldcol) {
+    const int64_t P = g->oh * g->ow, HW = g->h * g->w;
+    const int T = nb__threads_for((double)ns * g->c * g->kh * g->kw * P, MIN_ELEMS_PER_THREAD);
+#pragma omp parallel for collapse(2) schedule(static) num_threads(T) if (T > 1)
+    for (int64_t s = 0; s < ns; s++) {
+        for (int64_t ci = 0; ci < g->c; ci++) {
+            const float *plane = x + s * x_stride + ci * HW;
+            for (int64_t i = 0; i < g->kh; i++) {
+                int64_t y0, y1;
+                valid_range(g->h, g->oh, g->sh, g->ph, i * g->dh, &y0, &y1);
+                for (int64_t j = 0; j < g->kw; j++) {
+                    int64_t x0, x1;
+                    valid_range(g->w, g->ow, g->sw, g->pw, j * g->dw, &x0, &x1);
+                    float *row = col + ((ci * g->kh + i) * g->kw + j) * ldcol + s * P;
+                    if (y0 > 0) memset(row, 0, (size_t)(y0 * g->ow) * sizeof(float));
+                    if (y1 < g->oh)
+                        memset(row + y1 * g->ow, 0, (size_t)((g->oh - y1) * g->ow) * sizeof(float));
+                    const int64_t xoff = x0 * g->sw - g->pw + j * g->dw;
+                    for (int64_t y = y0; y < y1; y++) {
+                        float *r = row + y * g->ow;
+                        const float *src = plane + (y * g->sh - g->ph + i * g->dh) * g->w + xoff;
+                        for (int64_t q = 0; q < x0; q++) r[q] = 0.0f;
+                        if (g->sw == 1) {
+                            float *d = r + x0;
+                            for (int64_t q = 0; q < x1 - x0; q++) d[q] = src[q];
+                        } else {
+                            for (int64_t q = x0; q < x1; q++) r[q] = src[(q - x0) * g->sw];
+                        }
+                        for (int64_t q = x1; q < g->ow; q++) r[q] = 0.0f;
+                    }
+                }
+            }
+        }
+    }
+}
+
+void nb_k_col2im_acc(const nb_k_conv_geom *g, int64_t ns, const float *col, int64_t ldcol,
+                     float *dx, int64_t dx_stride) {
+    const int64_t P = g->oh * g->ow, HW = g->h * g->w;
+    const int T = nb__threads_for((double)ns * g->c * g->kh * g->kw * P, MIN_ELEMS_PER_THREAD);
+#pragma omp parallel for collapse(2) schedule(static) num_threads(T) if (T > 1)
+    for (int64_t s = 0; s < ns; s++) {
+        for (int64_t ci = 0; ci < g->c; ci++) {
+            float *plane = dx + s * dx_stride + ci * HW;
+            for (int64_t i = 0; i < g->kh; i++) {
+                int64_t y0, y1;
+                valid_range(g->h, g->oh, g->sh, g->ph, i * g->dh, &y0, &y1);
+                for (int64_t j = 0; j < g->kw; j++) {
+                    int64_t x0, x1;
+                    valid_range(g->w, g->ow, g->sw, g->pw, j * g->dw, &x0, &x1);
+                    const float *row = col + ((ci * g->kh + i) * g->kw + j) * ldcol + s * P;
+                    const int64_t xoff = x0 * g->sw - g->pw + j * g->dw;
+                    for (int64_t y = y0; y < y1; y++) {
+                        const float *r = row + y * g->ow;
+                        float *dst = plane + (y * g->sh - g->ph + i * g->dh) * g->w + xoff;
+                        if (g->sw == 1) {
+                            const float *sr = r + x0;
+                            for (int64_t q = 0; q < x1 - x0; q++) dst[q] += sr[q];
+                        } else {
+                            for (int64_t q = x0; q < x1; q++) dst[(q - x0) * g->sw] += r[q];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+void nb_k_conv_gather(int64_t ns, int64_t no, int64_t p, const float *src, int64_t src_stride,
+                      float *dst) {
+    const int T = nb__threads_for((double)ns * no * p, MIN_ELEMS_PER_THREAD);
+#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
+    for (int64_t s = 0; s < ns; s++)
+        for (int64_t o = 0; o < no; o++)
+            memcpy(dst + o * ns * p + s * p, src + s * src_stride + o * p, (size_t)p * sizeof(float));
+}
+
+void nb_k_conv_scatter(int64_t ns, int64_t no, int64_t p, const float *src, const float *bias,
+                       float *dst, int64_t dst_stride) {
+    const int T = nb__threads_for((double)ns * no * p, MIN_ELEMS_PER_THREAD);
+#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
+    for (int64_t s = 0; s < ns; s++) {
+        for (int64_t o = 0; o < no; o++) {
+            const float *a = src + o * ns * p + s * p;
+            float *d = dst + s * dst_stride + o * p;
+            const float bo = bias ? bias[o] : 0.0f;
+            for (int64_t q = 0; q < p; q++) d[q] = a[q] + bo;
+        }
+    }
+}
+
+void nb_k_add_channel_bias(int64_t ns, int64_t no, int64_t p, const float *bias, float *y) {
+    const int T = nb__threads_for((double)ns * no * p, MIN_ELEMS_PER_THREAD);
+#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
+    for (int64_t s = 0; s < ns; s++) {
+        for (int64_t o = 0; o < no; o++) {
+            float *d = y + (s * no + o) * p;
+            const float bo = bias[o];
+            for (int64_t q = 0; q < p; q++) d[q] += bo;
+        }
+    }
+}
+
+/* Summed per sample in float (p values, pairwise enough for image planes)
+ * and across samples in double, in sample order: deterministic. */
+void nb_k_channel_sum_acc(int64_t ns, int64_t no, int64_t p, const float *dy, float *db) {
+    for (int64_t o = 0; o < no; o++) {
+        double acc = 0.0;
+        for (int64_t s = 0; s < ns; s++) {
+            const float *r = dy + (s * no + o) * p;
+            float part = 0.0f;
+            for (int64_t q = 0; q < p; q++) part += r[q];
+            acc += part;
+        }
+        db[o] += (float)acc;
+    }
+}

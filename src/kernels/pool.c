@@ -1,0 +1,164 @@
+/* kernels/pool.c — pooling loops. Planes are independent (each writes only
+ * its own output and its own dx plane), so they split over threads without
+ * atomics. 2×2 stride-2 max pooling, the common CNN case, has its own loop. */
+#include <math.h>
+
+#include "kernels/kernels.h"
+#include "kernels/pool.h"
+
+#define MIN_ELEMS_PER_THREAD 32768.0
+
+static int threads(const nb_k_pool_geom *g, int64_t planes) {
+    return nb__threads_for((double)planes * (double)(g->h * g->w + g->oh * g->ow * g->kh * g->kw),
+                           MIN_ELEMS_PER_THREAD);
+}
+
+/* Max of a 2×2 window, first index on ties; the first NaN wins. */
+static void max_pool_2x2(const nb_k_pool_geom *g, const float *x, float *y, int32_t *arg) {
+    const int64_t w = g->w;
+    for (int64_t oy = 0; oy < g->oh; oy++) {
+        const float *r0 = x + 2 * oy * w, *r1 = r0 + w;
+        float *yr = y + oy * g->ow;
+        int32_t *ar = arg ? arg + oy * g->ow : NULL;
+        const int32_t base = (int32_t)(2 * oy * w);
+        for (int64_t ox = 0; ox < g->ow; ox++) {
+            const float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+            float m = a;
+            int32_t idx = base + (int32_t)(2 * ox);
+            if ((b > m || isnan(b)) && !isnan(m)) {
+                m = b;
+                idx = base + (int32_t)(2 * ox + 1);
+            }
+            if ((c > m || isnan(c)) && !isnan(m)) {
+                m = c;
+                idx = base + (int32_t)(w + 2 * ox);
+            }
+            if ((d > m || isnan(d)) && !isnan(m)) {
+                m = d;
+                idx = base + (int32_t)(w + 2 * ox + 1);
+            }
+            yr[ox] = m;
+            if (ar) ar[ox] = idx;
+        }
+    }
+}
+
+static void max_pool_plane(const nb_k_pool_geom *g, const float *x, float *y, int32_t *arg) {
+    for (int64_t oy = 0; oy < g->oh; oy++) {
+        const int64_t y0 = oy * g->sh - g->ph;
+        const int64_t i0 = y0 < 0 ? 0 : y0, i1 = y0 + g->kh > g->h ? g->h : y0 + g->kh;
+        for (int64_t ox = 0; ox < g->ow; ox++) {
+            const int64_t x0 = ox * g->sw - g->pw;
+            const int64_t j0 = x0 < 0 ? 0 : x0, j1 = x0 + g->kw > g->w ? g->w : x0 + g->kw;
+            float m = -INFINITY;
+            int64_t best = i0 * g->w + j0;
+            for (int64_t i = i0; i < i1; i++) {
+                for (int64_t j = j0; j < j1; j++) {
+                    const float v = x[i * g->w + j];
+                    /* once the maximum is NaN nothing replaces it */
+                    if ((v > m || isnan(v)) && !isnan(m)) {
+                        m = v;
+                        best = i * g->w + j;
+                    }
+                }
+            }
+            y[oy * g->ow + ox] = m;
+            if (arg) arg[oy * g->ow + ox] = (int32_t)best;
+        }
+    }
+}
+
+void nb_k_max_pool(const nb_k_pool_geom *g, int64_t planes, const float *x, float *y,
+                   int32_t *arg) {
+    const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
+    const int fast = g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 &&
+                     g->pw == 0;
+    const int T = threads(g, planes);
+#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
+    for (int64_t c = 0; c < planes; c++) {
+        if (fast)
+            max_pool_2x2(g, x + c * hw, y + c * ohw, arg ? arg + c * ohw : NULL);
+        else
+            max_pool_plane(g, x + c * hw, y + c * ohw, arg ? arg + c * ohw : NULL);
+    }
+}
+
+void nb_k_max_pool_backward(const nb_k_pool_geom *g, int64_t planes, const float *dy,
+                            const int32_t *arg, float *dx) {
+    const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
+    const int T = threads(g, planes);
+#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
+    for (int64_t c = 0; c < planes; c++) {
+        float *d = dx + c * hw;
+        const float *gy = dy + c * ohw;
+        const int32_t *a = arg + c * ohw;
+        for (int64_t q = 0; q < ohw; q++) d[a[q]] += gy[q];
+    }
+}
+
+void nb_k_avg_pool(const nb_k_pool_geom *g, int64_t planes, const float *x, float *y) {
+    const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
+    const float inv = 1.0f / (float)(g->kh * g->kw);
+    const int T = threads(g, planes);
+#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
+    for (int64_t c = 0; c < planes; c++) {
+        const float *xp = x + c * hw;
+        float *yp = y + c * ohw;
+        for (int64_t oy = 0; oy < g->oh; oy++) {
+            const int64_t y0 = oy * g->sh - g->ph;
+            const int64_t i0 = y0 < 0 ? 0 : y0, i1 = y0 + g->kh > g->h ? g->h : y0 + g->kh;
+            for (int64_t ox = 0; ox < g->ow; ox++) {
+                const int64_t x0 = ox * g->sw - g->pw;
+                const int64_t j0 = x0 < 0 ? 0 : x0, j1 = x0 + g->kw > g->w ? g->w : x0 + g->kw;
+                float s = 0.0f;
+                for (int64_t i = i0; i < i1; i++)
+                    for (int64_t j = j0; j < j1; j++) s += xp[i * g->w + j];
+                yp[oy * g->ow + ox] = s * inv;
+            }
+        }
+    }
+}
+
+void nb_k_avg_pool_backward(const nb_k_pool_geom *g, int64_t planes, const float *dy, float *dx) {
+    const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
+    const float inv = 1.0f / (float)(g->kh * g->kw);
+    const int T = threads(g, planes);
+#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
+    for (int64_t c = 0; c < planes; c++) {
+        float *dp = dx + c * hw;
+        const float *gy = dy + c * ohw;
+        for (int64_t oy = 0; oy < g->oh; oy++) {
+            const int64_t y0 = oy * g->sh - g->ph;
+            const int64_t i0 = y0 < 0 ? 0 : y0, i1 = y0 + g->kh > g->h ? g->h : y0 + g->kh;
+            for (int64_t ox = 0; ox < g->ow; ox++) {
+                const int64_t x0 = ox * g->sw - g->pw;
+                const int64_t j0 = x0 < 0 ? 0 : x0, j1 = x0 + g->kw > g->w ? g->w : x0 + g->kw;
+                const float v = gy[oy * g->ow + ox] * inv;
+                for (int64_t i = i0; i < i1; i++)
+                    for (int64_t j = j0; j < j1; j++) dp[i * g->w + j] += v;
+            }
+        }
+    }
+}
+
+/* Sums in double: a plane may be large (global pooling of a big feature map). */
+void nb_k_plane_mean(int64_t planes, int64_t hw, const float *x, float *y) {
+    const int T = nb__threads_for((double)planes * hw, MIN_ELEMS_PER_THREAD);
+#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
+    for (int64_t c = 0; c < planes; c++) {
+        const float *p = x + c * hw;
+        double s = 0.0;
+        for (int64_t q = 0; q < hw; q++) s += p[q];
+        y[c] = (float)(s / (double)hw);
+    }
+}
+
+void nb_k_plane_mean_backward(int64_t planes, int64_t hw, const float *dy, float *dx) {
+    const int T = nb__threads_for((double)planes * hw, MIN_ELEMS_PER_THREAD);
+#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
+    for (int64_t c = 0; c < planes; c++) {
+        float *p = dx + c * hw;
+        const float v = dy[c] / (float)hw;
+        for (int64_t q = 0; q < hw; q++) p[q] += v;
+    }
+}
