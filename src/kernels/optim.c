@@ -1,121 +1,79 @@
-/* kernels/optim.c — optimizer update loops and the gradient reductions used
- * by clipping and non-finite checks. Each loop is branch-free per element
- * (options are hoisted into separate loops) so compilers vectorise it; the
- * float operations follow ATen's order (add with alpha: a + alpha·b, addcmul:
- * a + (s·b)·c, addcdiv: a + (s·b)/c) so results track PyTorch's. */
+/* kernels/optim.c — dispatch of the optimizer update loops (portable here,
+ * AVX2+FMA in optim_avx2.c; both from optim_loops.h, bit-identical) and the
+ * gradient reductions used by clipping and non-finite checks. */
 #include <math.h>
 
+#include "kernels/kernels.h"
 #include "kernels/optim.h"
+
+#define NB_OPTIM_SUFFIX _portable
+#include "kernels/optim_loops.h"
+
+/* from optim_avx2.c, only built on x86-64 */
+#if defined(__x86_64__) || defined(_M_X64)
+#define NB_OPT_HAVE_AVX2 1
+void nb__k_sgd_avx2(float *restrict, const float *restrict, float *restrict, int64_t, float,
+                    float, float, float, int, int);
+void nb__k_adam_avx2(float *restrict, const float *restrict, float *restrict, float *restrict,
+                     float *restrict, int64_t, float, float, float, float, float, float, float,
+                     float, float);
+void nb__k_rmsprop_avx2(float *restrict, const float *restrict, float *restrict,
+                        float *restrict, float *restrict, int64_t, float, float, float, float,
+                        float, float);
+void nb__k_adagrad_avx2(float *restrict, const float *restrict, float *restrict, int64_t, float,
+                        float, float);
+#define NB_OPT_WIDE() (nb__cpu_path() >= NB_CPU_AVX2)
+#else
+#define NB_OPT_WIDE() 0
+#endif
 
 void nb_k_sgd(float *restrict p, const float *restrict g, float *restrict buf, int64_t n,
               float neg_lr, float wd, float momentum, float damp1, int nesterov, int first) {
-    if (!buf) {
-#pragma omp simd
-        for (int64_t i = 0; i < n; i++) {
-            float d = g[i] + wd * p[i];
-            p[i] = p[i] + neg_lr * d;
-        }
+#ifdef NB_OPT_HAVE_AVX2
+    if (NB_OPT_WIDE()) {
+        nb__k_sgd_avx2(p, g, buf, n, neg_lr, wd, momentum, damp1, nesterov, first);
         return;
     }
-    if (first) {
-#pragma omp simd
-        for (int64_t i = 0; i < n; i++) buf[i] = g[i] + wd * p[i];
-    } else {
-#pragma omp simd
-        for (int64_t i = 0; i < n; i++) {
-            float d = g[i] + wd * p[i];
-            buf[i] = buf[i] * momentum + damp1 * d;
-        }
-    }
-    if (nesterov) {
-#pragma omp simd
-        for (int64_t i = 0; i < n; i++) {
-            float d = g[i] + wd * p[i];
-            d = d + momentum * buf[i];
-            p[i] = p[i] + neg_lr * d;
-        }
-    } else {
-#pragma omp simd
-        for (int64_t i = 0; i < n; i++) p[i] = p[i] + neg_lr * buf[i];
-    }
+#endif
+    nb__k_sgd_portable(p, g, buf, n, neg_lr, wd, momentum, damp1, nesterov, first);
 }
 
 void nb_k_adam(float *restrict p, const float *restrict g, float *restrict m,
                float *restrict v, float *restrict vmax, int64_t n, float wd, float decay,
                float beta1, float one_m_beta1, float beta2, float one_m_beta2,
                float bc2_sqrt, float eps, float neg_step) {
-    if (decay != 1.0f) {
-#pragma omp simd
-        for (int64_t i = 0; i < n; i++) p[i] = p[i] * decay;
+#ifdef NB_OPT_HAVE_AVX2
+    if (NB_OPT_WIDE()) {
+        nb__k_adam_avx2(p, g, m, v, vmax, n, wd, decay, beta1, one_m_beta1, beta2, one_m_beta2,
+                        bc2_sqrt, eps, neg_step);
+        return;
     }
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
-        float d = g[i] + wd * p[i];
-        m[i] = m[i] * beta1 + one_m_beta1 * d;
-        v[i] = v[i] * beta2 + (one_m_beta2 * d) * d;
-    }
-    if (vmax) {
-#pragma omp simd
-        for (int64_t i = 0; i < n; i++) {
-            vmax[i] = vmax[i] > v[i] ? vmax[i] : v[i];
-            float den = sqrtf(vmax[i]) / bc2_sqrt + eps;
-            p[i] = p[i] + (neg_step * m[i]) / den;
-        }
-    } else {
-#pragma omp simd
-        for (int64_t i = 0; i < n; i++) {
-            float den = sqrtf(v[i]) / bc2_sqrt + eps;
-            p[i] = p[i] + (neg_step * m[i]) / den;
-        }
-    }
+#endif
+    nb__k_adam_portable(p, g, m, v, vmax, n, wd, decay, beta1, one_m_beta1, beta2, one_m_beta2,
+                        bc2_sqrt, eps, neg_step);
 }
 
 void nb_k_rmsprop(float *restrict p, const float *restrict g, float *restrict sq,
                   float *restrict gavg, float *restrict buf, int64_t n, float wd, float alpha,
                   float one_m_alpha, float eps, float momentum, float neg_lr) {
-    /* the denominator is recomputed in the second pass instead of stored, so
-     * the step needs no scratch memory */
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
-        float d = g[i] + wd * p[i];
-        sq[i] = sq[i] * alpha + (one_m_alpha * d) * d;
+#ifdef NB_OPT_HAVE_AVX2
+    if (NB_OPT_WIDE()) {
+        nb__k_rmsprop_avx2(p, g, sq, gavg, buf, n, wd, alpha, one_m_alpha, eps, momentum, neg_lr);
+        return;
     }
-    if (gavg) {
-#pragma omp simd
-        for (int64_t i = 0; i < n; i++) {
-            float d = g[i] + wd * p[i];
-            gavg[i] = gavg[i] * alpha + one_m_alpha * d;
-        }
-    }
-    if (buf) {
-#pragma omp simd
-        for (int64_t i = 0; i < n; i++) {
-            float d = g[i] + wd * p[i];
-            float c = gavg ? sq[i] + (-1.0f * gavg[i]) * gavg[i] : sq[i];
-            float avg = sqrtf(c) + eps;
-            buf[i] = buf[i] * momentum + (1.0f * d) / avg;
-            p[i] = p[i] + neg_lr * buf[i];
-        }
-    } else {
-#pragma omp simd
-        for (int64_t i = 0; i < n; i++) {
-            float d = g[i] + wd * p[i];
-            float c = gavg ? sq[i] + (-1.0f * gavg[i]) * gavg[i] : sq[i];
-            float avg = sqrtf(c) + eps;
-            p[i] = p[i] + (neg_lr * d) / avg;
-        }
-    }
+#endif
+    nb__k_rmsprop_portable(p, g, sq, gavg, buf, n, wd, alpha, one_m_alpha, eps, momentum, neg_lr);
 }
 
 void nb_k_adagrad(float *restrict p, const float *restrict g, float *restrict sum, int64_t n,
                   float wd, float eps, float neg_clr) {
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
-        float d = g[i] + wd * p[i];
-        sum[i] = sum[i] + (1.0f * d) * d;
-        float std = sqrtf(sum[i]) + eps;
-        p[i] = p[i] + (neg_clr * d) / std;
+#ifdef NB_OPT_HAVE_AVX2
+    if (NB_OPT_WIDE()) {
+        nb__k_adagrad_avx2(p, g, sum, n, wd, eps, neg_clr);
+        return;
     }
+#endif
+    nb__k_adagrad_portable(p, g, sum, n, wd, eps, neg_clr);
 }
 
 double nb_k_sumsq(const float *x, int64_t n) {

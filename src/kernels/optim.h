@@ -6,7 +6,8 @@
 
 #include <stdint.h>
 
-/* SGD. d = g + wd·p; with momentum: buf = first ? d : momentum·buf + damp1·d
+/* Update loops; "a + s·b" below is fmaf(s, b, a) (see optim_loops.h).
+ * SGD. d = g + wd·p; with momentum: buf = first ? d : momentum·buf + damp1·d
  * (damp1 = 1 - dampening), d = nesterov ? d + momentum·buf : buf; p += neg_lr·d.
  * buf may be NULL when momentum == 0. */
 void nb_k_sgd(float *restrict p, const float *restrict g, float *restrict buf, int64_t n,
