@@ -1,0 +1,286 @@
+/* Tests of conv2d: gradient checks for stride, padding, dilation, groups,
+ * depthwise, no bias and the 1×1 direct path; forward and backward values
+ * against a naive nested-loop convolution in double over odd sizes,
+ * including the chunked and one-sample-per-chunk im2col paths; graph replay
+ * with new data; and the error messages. */
+#include "test_util.h"
+#include "nabla/conv.h"
+
+#define ASSERT_ERR(ctx, code, text)                                                        \
+    do {                                                                                   \
+        assert_int_equal(nb_error(ctx), (code));                                           \
+        if (!strstr(nb_error_message(ctx), (text)))                                        \
+            fail_msg("message \"%s\" lacks \"%s\"", nb_error_message(ctx), (text));       \
+        nb_clear_error(ctx);                                                               \
+    } while (0)
+
+typedef struct spec {
+    int n, c, h, w, o, kh, kw;
+    nb_conv2d_opts opt;
+    int bias;
+} spec;
+
+static int dflt(int v) { return v ? v : 1; }
+
+/* Output sizes by PyTorch's formula. */
+static void out_size(const spec *s, int *oh, int *ow) {
+    *oh = (s->h + 2 * s->opt.pad_h - dflt(s->opt.dil_h) * (s->kh - 1) - 1) / dflt(s->opt.stride_h) + 1;
+    *ow = (s->w + 2 * s->opt.pad_w - dflt(s->opt.dil_w) * (s->kw - 1) - 1) / dflt(s->opt.stride_w) + 1;
+}
+
+/* Naive convolution and its gradients given dy, in double, with the sums of
+ * absolute terms (for a rounding-aware tolerance). Any of the outputs may be
+ * NULL. */
+static void ref_conv(const spec *s, const float *x, const float *w, const float *b,
+                     const float *dy, double *y, double *yabs, double *dx, double *dxabs,
+                     double *dw, double *dwabs, double *db, double *dbabs) {
+    int oh, ow;
+    out_size(s, &oh, &ow);
+    const int G = dflt(s->opt.groups), cg = s->c / G, og = s->o / G;
+    const int sh = dflt(s->opt.stride_h), sw = dflt(s->opt.stride_w);
+    const int dh = dflt(s->opt.dil_h), dw_ = dflt(s->opt.dil_w);
+    for (int n = 0; n < s->n; n++)
+        for (int o = 0; o < s->o; o++)
+            for (int yy = 0; yy < oh; yy++)
+                for (int xx = 0; xx < ow; xx++) {
+                    const size_t yi = (((size_t)n * s->o + o) * oh + yy) * ow + xx;
+                    double acc = b ? b[o] : 0.0, aabs = b ? fabs(b[o]) : 0.0;
+                    const double g = dy ? dy[yi] : 0.0;
+                    if (db && dy) db[o] += g, dbabs[o] += fabs(g);
+                    const int grp = o / og;
+                    for (int ci = 0; ci < cg; ci++) {
+                        const int c = grp * cg + ci;
+                        for (int i = 0; i < s->kh; i++)
+                            for (int j = 0; j < s->kw; j++) {
+                                const int iy = yy * sh - s->opt.pad_h + i * dh;
+                                const int ix = xx * sw - s->opt.pad_w + j * dw_;
+                                if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w) continue;
+                                const size_t xi = (((size_t)n * s->c + c) * s->h + iy) * s->w + ix;
+                                const size_t wi = (((size_t)o * cg + ci) * s->kh + i) * s->kw + j;
+                                acc += (double)x[xi] * w[wi];
+                                aabs += fabs((double)x[xi] * w[wi]);
+                                if (dy) {
+                                    if (dx) dx[xi] += g * w[wi], dxabs[xi] += fabs(g * w[wi]);
+                                    if (dw) dw[wi] += g * x[xi], dwabs[wi] += fabs(g * x[xi]);
+                                }
+                            }
+                    }
+                    if (y) y[yi] = acc, yabs[yi] = aabs;
+                }
+}
+
+static void assert_close(const char *what, int64_t n, const float *got, const double *ref,
+                         const double *abssum) {
+    for (int64_t i = 0; i < n; i++) {
+        const double tol = 2e-6 * (abssum ? abssum[i] : fabs(ref[i])) + 1e-5;
+        if (!(fabs(got[i] - ref[i]) <= tol))
+            fail_msg("%s[%lld]: got %.8g, reference %.8g", what, (long long)i, (double)got[i],
+                     ref[i]);
+    }
+}
+
+/* Build the conv, check forward and backward (through loss = Σ y⊙r) against
+ * the reference; with check_grads also against finite differences. */
+static void conv_case(const spec *s, uint64_t seed, int check_grads) {
+    nb_ctx *ctx = nb_ctx_new();
+    const int G = dflt(s->opt.groups);
+    nb_tensor *x = nbt_param(ctx, &seed, -1.0f, 1.0f, 4, (int64_t[]){s->n, s->c, s->h, s->w});
+    nb_tensor *w = nbt_param(ctx, &seed, -1.0f, 1.0f, 4, (int64_t[]){s->o, s->c / G, s->kh, s->kw});
+    nb_tensor *b = s->bias ? nbt_param(ctx, &seed, -1.0f, 1.0f, 1, (int64_t[]){s->o}) : NULL;
+    nb_tensor *y = nb_conv2d(ctx, x, w, b, &s->opt);
+    NBT_ASSERT_OK(ctx);
+    int oh, ow;
+    out_size(s, &oh, &ow);
+    assert_int_equal(y->ndim, 4);
+    assert_int_equal(y->shape[0], s->n);
+    assert_int_equal(y->shape[1], s->o);
+    assert_int_equal(y->shape[2], oh);
+    assert_int_equal(y->shape[3], ow);
+
+    nb_tensor *r = nb_tensor_new(ctx, 4, y->shape);
+    nbt_fill_uniform(r, &seed, -1.0f, 1.0f);
+    nb_tensor *loss = nb_sum(ctx, nb_mul(ctx, y, r));
+    nb_graph *g = nb_graph_new(ctx, loss);
+    NBT_ASSERT_OK(ctx);
+    nb_graph_zero_grad(g);
+    assert_int_equal(nb_graph_forward(g), NB_OK);
+    assert_int_equal(nb_graph_backward(g), NB_OK);
+
+    double *ry = calloc((size_t)y->size, sizeof(double)), *ryabs = calloc((size_t)y->size, sizeof(double));
+    double *rdx = calloc((size_t)x->size, sizeof(double)), *rdxabs = calloc((size_t)x->size, sizeof(double));
+    double *rdw = calloc((size_t)w->size, sizeof(double)), *rdwabs = calloc((size_t)w->size, sizeof(double));
+    double *rdb = calloc((size_t)s->o, sizeof(double)), *rdbabs = calloc((size_t)s->o, sizeof(double));
+    ref_conv(s, x->data, w->data, b ? b->data : NULL, r->data, ry, ryabs, rdx, rdxabs, rdw, rdwabs,
+             rdb, rdbabs);
+    assert_close("y", y->size, y->data, ry, ryabs);
+    assert_close("dx", x->size, x->grad, rdx, rdxabs);
+    assert_close("dw", w->size, w->grad, rdw, rdwabs);
+    if (b) assert_close("db", s->o, b->grad, rdb, rdbabs);
+    free(ry), free(ryabs), free(rdx), free(rdxabs), free(rdw), free(rdwabs), free(rdb), free(rdbabs);
+
+    if (check_grads) {
+        nb_tensor *wrt[3] = {x, w, b};
+        nbt_check_grads(ctx, loss, wrt, b ? 3 : 2, "conv2d");
+    }
+    nb_ctx_free(ctx);
+}
+
+static void test_conv2d(void **state) {
+    (void)state;
+    conv_case(&(spec){2, 3, 5, 6, 4, 3, 3, {0}, 1}, 1, 1);
+    conv_case(&(spec){1, 2, 4, 4, 3, 2, 3, {0}, 1}, 2, 1);
+}
+
+static void test_conv2d_stride_pad(void **state) {
+    (void)state;
+    conv_case(&(spec){2, 2, 7, 6, 3, 3, 3, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}, 1}, 3, 1);
+    conv_case(&(spec){1, 3, 6, 7, 2, 3, 2, {.stride_h = 1, .stride_w = 3, .pad_h = 2, .pad_w = 0}, 1}, 4, 1);
+}
+
+static void test_conv2d_dilation(void **state) {
+    (void)state;
+    conv_case(&(spec){2, 2, 7, 8, 3, 3, 3, {.dil_h = 2, .dil_w = 2, .pad_h = 1, .pad_w = 2}, 1}, 5, 1);
+    conv_case(&(spec){1, 2, 9, 7, 2, 2, 3, {.dil_h = 3, .dil_w = 1, .stride_h = 2}, 1}, 6, 1);
+}
+
+static void test_conv2d_groups(void **state) {
+    (void)state;
+    conv_case(&(spec){2, 4, 5, 5, 6, 3, 3, {.groups = 2, .pad_h = 1, .pad_w = 1}, 1}, 7, 1);
+    conv_case(&(spec){1, 6, 4, 5, 3, 2, 2, {.groups = 3, .stride_w = 2}, 1}, 8, 1);
+}
+
+static void test_conv2d_depthwise(void **state) {
+    (void)state;
+    conv_case(&(spec){2, 3, 6, 5, 3, 3, 3, {.groups = 3, .pad_h = 1, .pad_w = 1}, 1}, 9, 1);
+    /* channel multiplier 2 */
+    conv_case(&(spec){1, 3, 5, 5, 6, 3, 3, {.groups = 3, .stride_h = 2, .stride_w = 2}, 1}, 10, 1);
+}
+
+static void test_conv2d_nobias(void **state) {
+    (void)state;
+    conv_case(&(spec){2, 3, 5, 4, 2, 3, 3, {.pad_h = 1, .pad_w = 1}, 0}, 11, 1);
+}
+
+/* 1×1 stride-1 unpadded: the direct path without im2col, also grouped. */
+static void test_conv2d_1x1(void **state) {
+    (void)state;
+    conv_case(&(spec){2, 4, 3, 5, 3, 1, 1, {0}, 1}, 12, 1);
+    conv_case(&(spec){2, 4, 3, 3, 6, 1, 1, {.groups = 2}, 0}, 13, 1);
+    /* 1×1 with stride or padding goes through im2col */
+    conv_case(&(spec){1, 2, 5, 5, 3, 1, 1, {.stride_h = 2, .stride_w = 2}, 1}, 14, 1);
+    conv_case(&(spec){1, 2, 3, 3, 2, 1, 1, {.pad_h = 1, .pad_w = 1}, 1}, 15, 1);
+}
+
+/* Forward and backward against the reference over odd sizes and mixed
+ * options (no finite differences: larger than a gradcheck can afford). */
+static void test_conv2d_reference(void **state) {
+    (void)state;
+    const spec cases[] = {
+        {3, 5, 11, 13, 7, 3, 3, {.pad_h = 1, .pad_w = 1}, 1},
+        {2, 3, 9, 17, 5, 5, 3, {.stride_h = 2, .stride_w = 3, .pad_h = 2, .pad_w = 1}, 1},
+        {3, 6, 13, 11, 9, 3, 5, {.groups = 3, .dil_h = 2, .dil_w = 1, .pad_h = 3}, 0},
+        {2, 7, 8, 9, 7, 3, 3, {.groups = 7, .pad_h = 1, .pad_w = 1, .stride_h = 2}, 1},
+        {1, 1, 28, 28, 32, 3, 3, {.pad_h = 1, .pad_w = 1}, 1},
+        {2, 32, 14, 14, 16, 3, 3, {.pad_h = 1, .pad_w = 1}, 1},
+        {3, 5, 7, 9, 4, 1, 1, {0}, 1},
+        {1, 2, 3, 3, 3, 5, 5, {.pad_h = 2, .pad_w = 2}, 1}, /* kernel bigger than the image */
+        {2, 3, 1, 9, 2, 1, 3, {.pad_w = 1}, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) conv_case(&cases[i], 100 + i, 0);
+}
+
+/* Inputs whose column buffer exceeds the 4 Mi-float budget: several samples
+ * per chunk with a short last chunk (38 = 37 + 1), and one sample per chunk. */
+static void test_conv2d_chunked(void **state) {
+    (void)state;
+    conv_case(&(spec){38, 3, 64, 64, 2, 3, 3, {.pad_h = 1, .pad_w = 1}, 1}, 200, 0);
+    conv_case(&(spec){57, 4, 64, 64, 4, 3, 3, {.groups = 2, .pad_h = 1, .pad_w = 1}, 1}, 201, 0);
+    conv_case(&(spec){2, 16, 175, 175, 2, 3, 3, {0}, 1}, 202, 0);
+}
+
+/* A recorded graph replayed with new input data recomputes everything,
+ * including the columns backward reuses. */
+static void test_conv2d_replay(void **state) {
+    (void)state;
+    uint64_t seed = 300;
+    const spec s = {3, 2, 6, 5, 4, 3, 3, {.pad_h = 1, .pad_w = 1}, 1};
+    nb_ctx *ctx = nb_ctx_new();
+    nb_tensor *x = nb_tensor_4d(ctx, 3, 2, 6, 5);
+    nb_tensor *w = nbt_param(ctx, &seed, -1.0f, 1.0f, 4, (int64_t[]){4, 2, 3, 3});
+    nb_tensor *b = nbt_param(ctx, &seed, -1.0f, 1.0f, 1, (int64_t[]){4});
+    nb_tensor *y = nb_conv2d(ctx, x, w, b, &s.opt);
+    nb_tensor *r = nb_tensor_new(ctx, 4, y->shape);
+    nbt_fill_uniform(r, &seed, -1.0f, 1.0f);
+    nb_graph *g = nb_graph_new(ctx, nb_sum(ctx, nb_mul(ctx, y, r)));
+    NBT_ASSERT_OK(ctx);
+    double *ry = calloc((size_t)y->size, sizeof(double)), *ra = calloc((size_t)y->size, sizeof(double));
+    double *rdw = calloc((size_t)w->size, sizeof(double)), *rdwa = calloc((size_t)w->size, sizeof(double));
+    for (int step = 0; step < 3; step++) {
+        nbt_fill_uniform(x, &seed, -1.0f, 1.0f);
+        nb_graph_zero_grad(g);
+        assert_int_equal(nb_graph_forward(g), NB_OK);
+        assert_int_equal(nb_graph_backward(g), NB_OK);
+        memset(rdw, 0, (size_t)w->size * sizeof(double));
+        memset(rdwa, 0, (size_t)w->size * sizeof(double));
+        ref_conv(&s, x->data, w->data, b->data, r->data, ry, ra, NULL, NULL, rdw, rdwa, NULL, NULL);
+        assert_close("y", y->size, y->data, ry, ra);
+        assert_close("dw", w->size, w->grad, rdw, rdwa);
+    }
+    free(ry), free(ra), free(rdw), free(rdwa);
+    nb_ctx_free(ctx);
+}
+
+static void test_conv2d_errors(void **state) {
+    (void)state;
+    nb_ctx *ctx = nb_ctx_new();
+    nb_tensor *x = nb_tensor_4d(ctx, 2, 4, 5, 5);
+    nb_tensor *w = nb_tensor_4d(ctx, 6, 4, 3, 3);
+    nb_tensor *x3 = nb_tensor_3d(ctx, 4, 5, 5);
+    assert_null(nb_conv2d(ctx, x3, w, NULL, NULL));
+    ASSERT_ERR(ctx, NB_ERR_SHAPE, "conv2d: x must be 4-D [N,C,H,W], got [4,5,5]");
+    assert_null(nb_conv2d(ctx, x, x3, NULL, NULL));
+    ASSERT_ERR(ctx, NB_ERR_SHAPE, "weight must be 4-D [O,C/groups,KH,KW], got [4,5,5]");
+    assert_null(nb_conv2d(ctx, x, nb_tensor_4d(ctx, 6, 3, 3, 3), NULL, NULL));
+    ASSERT_ERR(ctx, NB_ERR_SHAPE, "weight [6,3,3,3] needs C/groups = 4 input channels for x [2,4,5,5]");
+    assert_null(nb_conv2d(ctx, x, nb_tensor_4d(ctx, 6, 1, 3, 3), NULL, &(nb_conv2d_opts){.groups = 3}));
+    ASSERT_ERR(ctx, NB_ERR_SHAPE, "groups=3 must divide input channels and output channels: x [2,4,5,5], weight [6,1,3,3]");
+    assert_null(nb_conv2d(ctx, x, nb_tensor_4d(ctx, 5, 2, 3, 3), NULL, &(nb_conv2d_opts){.groups = 2}));
+    ASSERT_ERR(ctx, NB_ERR_SHAPE, "groups=2 must divide");
+    assert_null(nb_conv2d(ctx, x, nb_tensor_4d(ctx, 6, 4, 7, 3), NULL, NULL));
+    ASSERT_ERR(ctx, NB_ERR_SHAPE, "kernel 7x3 (dilated 7x3) is larger than the padded input 5x5");
+    assert_null(nb_conv2d(ctx, x, w, NULL, &(nb_conv2d_opts){.dil_h = 3}));
+    ASSERT_ERR(ctx, NB_ERR_SHAPE, "kernel 3x3 (dilated 7x3) is larger than the padded input 5x5: x [2,4,5,5], weight [6,4,3,3]");
+    assert_null(nb_conv2d(ctx, x, w, NULL, &(nb_conv2d_opts){.stride_w = -1}));
+    ASSERT_ERR(ctx, NB_ERR_ARG, "conv2d: stride_w must be positive, got -1");
+    assert_null(nb_conv2d(ctx, x, w, NULL, &(nb_conv2d_opts){.dil_h = -2}));
+    ASSERT_ERR(ctx, NB_ERR_ARG, "conv2d: dil_h must be positive, got -2");
+    assert_null(nb_conv2d(ctx, x, w, NULL, &(nb_conv2d_opts){.groups = -1}));
+    ASSERT_ERR(ctx, NB_ERR_ARG, "conv2d: groups must be positive, got -1");
+    assert_null(nb_conv2d(ctx, x, w, NULL, &(nb_conv2d_opts){.pad_h = -1}));
+    ASSERT_ERR(ctx, NB_ERR_ARG, "padding must be >= 0, got pad_h=-1 pad_w=0");
+    assert_null(nb_conv2d(ctx, x, w, nb_tensor_1d(ctx, 4), NULL));
+    ASSERT_ERR(ctx, NB_ERR_SHAPE, "conv2d: bias must be [6] to match weight [6,4,3,3], got [4]");
+    assert_null(nb_conv2d(ctx, NULL, w, NULL, NULL));
+    assert_int_not_equal(nb_error(ctx), NB_OK);
+    nb_clear_error(ctx);
+    /* a valid call still works on the same context afterwards */
+    nb_tensor *y = nb_conv2d(ctx, x, w, NULL, &(nb_conv2d_opts){.pad_h = 1, .pad_w = 1});
+    NBT_ASSERT_OK(ctx);
+    assert_int_equal(y->shape[2], 5);
+    nb_ctx_free(ctx);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_conv2d),
+    cmocka_unit_test(test_conv2d_stride_pad),
+    cmocka_unit_test(test_conv2d_dilation),
+    cmocka_unit_test(test_conv2d_groups),
+    cmocka_unit_test(test_conv2d_depthwise),
+    cmocka_unit_test(test_conv2d_nobias),
+    cmocka_unit_test(test_conv2d_1x1),
+    cmocka_unit_test(test_conv2d_reference),
+    cmocka_unit_test(test_conv2d_chunked),
+    cmocka_unit_test(test_conv2d_replay),
+    cmocka_unit_test(test_conv2d_errors),
+};
+NB_TEST_MAIN(tests)

@@ -1,0 +1,257 @@
+/* Tests of max/avg/global-average pooling and flatten: gradient checks on
+ * inputs away from ties, forward and backward against naive loops in double
+ * (padding, strides, overlapping windows, ties resolved to the first maximum,
+ * NaN), and the error messages. */
+#include "test_util.h"
+#include "nabla/conv.h"
+
+#define ASSERT_ERR(ctx, code, text)                                                        \
+    do {                                                                                   \
+        assert_int_equal(nb_error(ctx), (code));                                           \
+        if (!strstr(nb_error_message(ctx), (text)))                                        \
+            fail_msg("message \"%s\" lacks \"%s\"", nb_error_message(ctx), (text));       \
+        nb_clear_error(ctx);                                                               \
+    } while (0)
+
+typedef struct pspec {
+    int n, c, h, w, kh, kw, sh, sw, ph, pw;
+} pspec;
+
+static void pool_out(const pspec *s, int *oh, int *ow) {
+    const int sh = s->sh ? s->sh : s->kh, sw = s->sw ? s->sw : s->kw;
+    *oh = (s->h + 2 * s->ph - s->kh) / sh + 1;
+    *ow = (s->w + 2 * s->pw - s->kw) / sw + 1;
+}
+
+/* Distinct values spaced 0.05 apart in a seeded random order: every window's
+ * maximum is unique and stays so under ±eps perturbations. */
+static void fill_distinct(nb_tensor *t, uint64_t *seed) {
+    for (int64_t i = 0; i < t->size; i++) t->data[i] = 0.05f * (float)(i - t->size / 2);
+    for (int64_t i = t->size - 1; i > 0; i--) {
+        const int64_t j = nbt_rand_u32(seed) % (uint32_t)(i + 1);
+        const float v = t->data[i];
+        t->data[i] = t->data[j];
+        t->data[j] = v;
+    }
+}
+
+/* Naive pooling of x (max when is_max, else average over kh·kw) and its
+ * gradient given dy, in double. Max ties go to the first element in
+ * row-major window order; padding is skipped (−∞ / 0). */
+static void ref_pool(const pspec *s, int is_max, const float *x, const float *dy, double *y,
+                     double *dx) {
+    int oh, ow;
+    pool_out(s, &oh, &ow);
+    const int sh = s->sh ? s->sh : s->kh, sw = s->sw ? s->sw : s->kw;
+    for (int pl = 0; pl < s->n * s->c; pl++) {
+        const float *xp = x + (size_t)pl * s->h * s->w;
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                const size_t yi = ((size_t)pl * oh + oy) * ow + ox;
+                double acc = 0.0, best = -INFINITY;
+                int bi = -1;
+                for (int i = 0; i < s->kh; i++)
+                    for (int j = 0; j < s->kw; j++) {
+                        const int iy = oy * sh - s->ph + i, ix = ox * sw - s->pw + j;
+                        if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w) continue;
+                        const double v = xp[iy * s->w + ix];
+                        acc += v;
+                        if (bi < 0 || v > best) best = v, bi = iy * s->w + ix;
+                        if (!is_max && dx) dx[(size_t)pl * s->h * s->w + iy * s->w + ix] += dy[yi] / (s->kh * s->kw);
+                    }
+                y[yi] = is_max ? best : acc / (s->kh * s->kw);
+                if (is_max && dx) dx[(size_t)pl * s->h * s->w + bi] += dy[yi];
+            }
+    }
+}
+
+typedef nb_tensor *(*pool_fn)(nb_ctx *, nb_tensor *, int, int, int, int, int, int);
+
+static void pool_case(const pspec *s, int is_max, uint64_t seed, int check_grads, int distinct) {
+    nb_ctx *ctx = nb_ctx_new();
+    const int64_t shape[4] = {s->n, s->c, s->h, s->w};
+    nb_tensor *x = nb_param_new(ctx, "x", 4, shape);
+    if (distinct) fill_distinct(x, &seed);
+    else nbt_fill_uniform(x, &seed, -1.0f, 1.0f);
+    pool_fn fn = is_max ? nb_max_pool2d : nb_avg_pool2d;
+    nb_tensor *y = fn(ctx, x, s->kh, s->kw, s->sh, s->sw, s->ph, s->pw);
+    NBT_ASSERT_OK(ctx);
+    int oh, ow;
+    pool_out(s, &oh, &ow);
+    assert_int_equal(y->shape[0], s->n);
+    assert_int_equal(y->shape[1], s->c);
+    assert_int_equal(y->shape[2], oh);
+    assert_int_equal(y->shape[3], ow);
+    nb_tensor *r = nb_tensor_new(ctx, 4, y->shape);
+    nbt_fill_uniform(r, &seed, -1.0f, 1.0f);
+    nb_tensor *loss = nb_sum(ctx, nb_mul(ctx, y, r));
+    nb_graph *g = nb_graph_new(ctx, loss);
+    NBT_ASSERT_OK(ctx);
+    nb_graph_zero_grad(g);
+    assert_int_equal(nb_graph_forward(g), NB_OK);
+    assert_int_equal(nb_graph_backward(g), NB_OK);
+    double *ry = calloc((size_t)y->size, sizeof(double)), *rdx = calloc((size_t)x->size, sizeof(double));
+    ref_pool(s, is_max, x->data, r->data, ry, rdx);
+    for (int64_t i = 0; i < y->size; i++)
+        if (!(fabs(y->data[i] - ry[i]) <= 1e-6 * (1 + fabs(ry[i]))))
+            fail_msg("y[%lld] = %.8g, reference %.8g", (long long)i, (double)y->data[i], ry[i]);
+    for (int64_t i = 0; i < x->size; i++)
+        if (!(fabs(x->grad[i] - rdx[i]) <= 1e-5 * (1 + fabs(rdx[i]))))
+            fail_msg("dx[%lld] = %.8g, reference %.8g", (long long)i, (double)x->grad[i], rdx[i]);
+    free(ry), free(rdx);
+    if (check_grads) nbt_check_grads(ctx, loss, &x, 1, is_max ? "max_pool2d" : "avg_pool2d");
+    nb_ctx_free(ctx);
+}
+
+static const pspec pool_shapes[] = {
+    {2, 3, 6, 6, 2, 2, 2, 2, 0, 0},  /* the CNN case: fast path */
+    {1, 2, 7, 5, 2, 2, 2, 2, 0, 0},  /* odd sizes drop the last row/column */
+    {2, 2, 5, 6, 3, 3, 2, 2, 1, 1},  /* overlapping, padded */
+    {1, 2, 6, 7, 3, 2, 1, 2, 1, 1},  /* stride 1 overlap */
+    {1, 1, 5, 5, 2, 3, 0, 0, 1, 1},  /* stride 0 = kernel size */
+    {2, 1, 4, 9, 1, 4, 1, 3, 0, 2},
+};
+
+static void test_max_pool2d(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof pool_shapes / sizeof pool_shapes[0]; i++)
+        pool_case(&pool_shapes[i], 1, 10 + i, 1, 1);
+}
+
+static void test_avg_pool2d(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof pool_shapes / sizeof pool_shapes[0]; i++)
+        pool_case(&pool_shapes[i], 0, 20 + i, 1, 0);
+}
+
+/* Larger odd shapes against the reference only (random values, so ties are
+ * unlikely but the reference resolves them the same way anyway). */
+static void test_pool_reference(void **state) {
+    (void)state;
+    const pspec big[] = {
+        {3, 5, 28, 28, 2, 2, 2, 2, 0, 0}, {2, 3, 17, 13, 3, 3, 2, 2, 1, 1},
+        {2, 4, 15, 16, 5, 3, 3, 1, 2, 1}, {1, 3, 9, 11, 4, 4, 3, 3, 2, 2},
+    };
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+        pool_case(&big[i], 1, 40 + i, 0, 0);
+        pool_case(&big[i], 0, 50 + i, 0, 0);
+    }
+}
+
+/* Ties go to the first element in window order, for the fast 2×2 path and
+ * the general one; NaN propagates. */
+static void test_max_pool2d_ties_nan(void **state) {
+    (void)state;
+    nb_ctx *ctx = nb_ctx_new();
+    nb_tensor *x = nb_param_new(ctx, "x", 4, (int64_t[]){1, 1, 2, 4});
+    const float v[8] = {1, 3, 3, 0, 3, 3, NAN, 5};
+    nb_tensor_copy_in(x, v, 8);
+    nb_tensor *y = nb_max_pool2d(ctx, x, 2, 2, 2, 2, 0, 0);
+    nb_tensor *y3 = nb_max_pool2d(ctx, x, 2, 2, 1, 1, 0, 0); /* general path */
+    NBT_ASSERT_OK(ctx);
+    assert_true(y->data[0] == 3.0f);
+    assert_true(isnan(y->data[1]));
+    assert_int_equal(y3->shape[3], 3);
+    assert_true(y3->data[0] == 3.0f);
+    assert_true(isnan(y3->data[1]) && isnan(y3->data[2]));
+    nb_graph *g = nb_graph_new(ctx, nb_sum(ctx, y));
+    NBT_ASSERT_OK(ctx);
+    nb_graph_zero_grad(g);
+    nb_graph_forward(g);
+    nb_graph_backward(g);
+    const float expect[8] = {0, 1, 0, 0, 0, 0, 1, 0};
+    for (int i = 0; i < 8; i++) assert_true(x->grad[i] == expect[i]);
+    nb_ctx_free(ctx);
+}
+
+static void test_global_avg_pool2d(void **state) {
+    (void)state;
+    uint64_t seed = 60;
+    nb_ctx *ctx = nb_ctx_new();
+    nb_tensor *x = nbt_param(ctx, &seed, -1.0f, 1.0f, 4, (int64_t[]){2, 3, 5, 4});
+    nb_tensor *y = nb_global_avg_pool2d(ctx, x);
+    NBT_ASSERT_OK(ctx);
+    assert_int_equal(y->ndim, 4);
+    assert_int_equal(y->shape[0], 2);
+    assert_int_equal(y->shape[1], 3);
+    assert_int_equal(y->shape[2], 1);
+    assert_int_equal(y->shape[3], 1);
+    for (int pl = 0; pl < 6; pl++) {
+        double s = 0;
+        for (int q = 0; q < 20; q++) s += x->data[pl * 20 + q];
+        assert_true(fabs(y->data[pl] - s / 20) <= 1e-6);
+    }
+    nbt_check_grads(ctx, nbt_weighted_sum(ctx, y, &seed), &x, 1, "global_avg_pool2d");
+    nb_ctx_free(ctx);
+}
+
+static void test_flatten(void **state) {
+    (void)state;
+    uint64_t seed = 70;
+    nb_ctx *ctx = nb_ctx_new();
+    nb_tensor *x = nbt_param(ctx, &seed, -1.0f, 1.0f, 4, (int64_t[]){3, 2, 2, 3});
+    nb_tensor *y = nb_flatten(ctx, x);
+    NBT_ASSERT_OK(ctx);
+    assert_int_equal(y->ndim, 2);
+    assert_int_equal(y->shape[0], 3);
+    assert_int_equal(y->shape[1], 12);
+    for (int64_t i = 0; i < x->size; i++) assert_true(y->data[i] == x->data[i]);
+    /* squared, so the gradient depends on where each element went */
+    nbt_check_grads(ctx, nbt_weighted_sum(ctx, nb_mul(ctx, y, y), &seed), &x, 1, "flatten");
+    nb_tensor *v = nb_flatten(ctx, nb_tensor_1d(ctx, 5));
+    NBT_ASSERT_OK(ctx);
+    assert_int_equal(v->shape[0], 5);
+    assert_int_equal(v->shape[1], 1);
+    nb_ctx_free(ctx);
+}
+
+/* Pooling + flatten in a small chain: conv features into a classifier. */
+static void test_pool_chain(void **state) {
+    (void)state;
+    uint64_t seed = 80;
+    nb_ctx *ctx = nb_ctx_new();
+    nb_tensor *x = nb_param_new(ctx, "x", 4, (int64_t[]){2, 2, 6, 6});
+    fill_distinct(x, &seed);
+    nb_tensor *y = nb_flatten(ctx, nb_avg_pool2d(ctx, nb_max_pool2d(ctx, x, 2, 2, 2, 2, 0, 0), 3, 3, 1, 1, 1, 1));
+    NBT_ASSERT_OK(ctx);
+    assert_int_equal(y->shape[1], 18);
+    nbt_check_grads(ctx, nbt_weighted_sum(ctx, y, &seed), &x, 1, "pool chain");
+    nb_ctx_free(ctx);
+}
+
+static void test_pool_errors(void **state) {
+    (void)state;
+    nb_ctx *ctx = nb_ctx_new();
+    nb_tensor *x = nb_tensor_4d(ctx, 2, 3, 5, 5);
+    assert_null(nb_max_pool2d(ctx, nb_tensor_3d(ctx, 3, 5, 5), 2, 2, 2, 2, 0, 0));
+    ASSERT_ERR(ctx, NB_ERR_SHAPE, "max_pool2d: x must be 4-D [N,C,H,W], got [3,5,5]");
+    assert_null(nb_avg_pool2d(ctx, x, 0, 2, 2, 2, 0, 0));
+    ASSERT_ERR(ctx, NB_ERR_ARG, "avg_pool2d: kernel must be positive, got 0x2");
+    assert_null(nb_max_pool2d(ctx, x, 2, 2, -1, 2, 0, 0));
+    ASSERT_ERR(ctx, NB_ERR_ARG, "max_pool2d: stride must be positive (0 = kernel size), got -1,2");
+    assert_null(nb_max_pool2d(ctx, x, 2, 2, 2, 2, 2, 0));
+    ASSERT_ERR(ctx, NB_ERR_ARG, "max_pool2d: padding 2,0 must be >= 0 and at most half the kernel 2x2");
+    assert_null(nb_avg_pool2d(ctx, x, 3, 3, 1, 1, 0, -1));
+    ASSERT_ERR(ctx, NB_ERR_ARG, "padding 0,-1 must be >= 0");
+    assert_null(nb_max_pool2d(ctx, x, 6, 2, 1, 1, 0, 0));
+    ASSERT_ERR(ctx, NB_ERR_SHAPE, "max_pool2d: kernel 6x2 is larger than the padded input 5x5 of x [2,3,5,5]");
+    assert_null(nb_global_avg_pool2d(ctx, nb_tensor_2d(ctx, 2, 3)));
+    ASSERT_ERR(ctx, NB_ERR_SHAPE, "global_avg_pool2d: x must be 4-D [N,C,H,W] with H,W > 0, got [2,3]");
+    assert_null(nb_flatten(ctx, nb_scalar(ctx, 1.0f)));
+    ASSERT_ERR(ctx, NB_ERR_SHAPE, "flatten: x must have a batch axis, got []");
+    assert_null(nb_flatten(ctx, NULL));
+    assert_int_not_equal(nb_error(ctx), NB_OK);
+    nb_ctx_free(ctx);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_max_pool2d),
+    cmocka_unit_test(test_avg_pool2d),
+    cmocka_unit_test(test_pool_reference),
+    cmocka_unit_test(test_max_pool2d_ties_nan),
+    cmocka_unit_test(test_global_avg_pool2d),
+    cmocka_unit_test(test_flatten),
+    cmocka_unit_test(test_pool_chain),
+    cmocka_unit_test(test_pool_errors),
+};
+NB_TEST_MAIN(tests)
