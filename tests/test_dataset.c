@@ -80,8 +80,8 @@ static void test_split(void **state) {
     make(&ds, 10, 2);
     ds.class_names = calloc(3, sizeof(char *));
     for (int c = 0; c < 3; c++) {
-        ds.class_names[c] = malloc(8);
-        snprintf(ds.class_names[c], 8, "c%d", c);
+        ds.class_names[c] = malloc(16);
+        snprintf(ds.class_names[c], 16, "c%d", c);
     }
     char err[256];
     /* ordered: the last 30% */
