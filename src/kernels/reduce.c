@@ -1,40 +1,103 @@
-/* kernels/reduce.c — scalar reference implementations of the reductions:
- * pairwise summation (deterministic, error O(log n)), first-index maxima, and
- * the scatters used by their gradients. */
+/* kernels/reduce.c — reductions: pairwise summation (deterministic, error
+ * O(log n), bitwise the same on every dispatch path and thread count),
+ * first-index maxima, and the scatters used by their gradients. */
 #include <math.h>
 
+#include "kernels/elementwise.h"
+#include "kernels/kernels.h"
 #include "kernels/reduce.h"
 
-/* Below this many elements a block is summed directly, with eight interleaved
- * partial sums (a shape a vectoriser keeps; the order is still fixed). */
-#define NB_SUM_BLOCK 128
-
-static float sum_block(const float *x, int64_t n, int64_t stride) {
-    float acc[8] = {0};
+/* The scalar leaf, the reference the SIMD leaves reproduce bit for bit: 32
+ * interleaved partial sums, folded by halving, then the leftovers in order
+ * (see elementwise.h). */
+static float sum_leaf_scalar(const float *x, int64_t n, int64_t stride) {
+    float acc[NB_SUM_LANES] = {0};
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) acc[j] += x[(i + j) * stride];
-    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i + NB_SUM_LANES <= n; i += NB_SUM_LANES)
+        for (int j = 0; j < NB_SUM_LANES; j++) acc[j] += x[(i + j) * stride];
+    for (int w = NB_SUM_LANES / 2; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    float s = acc[0];
     for (; i < n; i++) s += x[i * stride];
     return s;
 }
 
-static float sum_pairwise(const float *x, int64_t n, int64_t stride) {
-    if (n <= NB_SUM_BLOCK) return sum_block(x, n, stride);
-    /* split at a multiple of the block so the tree does not depend on alignment */
-    int64_t half = (n / 2 + NB_SUM_BLOCK - 1) / NB_SUM_BLOCK * NB_SUM_BLOCK;
-    return sum_pairwise(x, half, stride) + sum_pairwise(x + half * stride, n - half, stride);
+typedef float (*leaf_fn)(const float *, int64_t);
+
+static leaf_fn pick_leaf(void) {
+#ifdef NB__EW_HAVE_SIMD
+    switch (nb__cpu_path()) {
+    case NB_CPU_AVX512: return nb__ew_sum_leaf_avx512;
+    case NB_CPU_AVX2: return nb__ew_sum_leaf_avx2;
+    default: break;
+    }
+#endif
+    return NULL;
+}
+
+/* The split point of a node: a multiple of the block, so the tree depends on
+ * n only (not on alignment, path or threads). */
+static inline int64_t split_at(int64_t n) {
+    return (n / 2 + NB_SUM_BLOCK - 1) / NB_SUM_BLOCK * NB_SUM_BLOCK;
+}
+
+static float sum_pairwise(const float *x, int64_t n, int64_t stride, leaf_fn leaf) {
+    if (n <= NB_SUM_BLOCK)
+        return leaf && stride == 1 ? leaf(x, n) : sum_leaf_scalar(x, n, stride);
+    const int64_t half = split_at(n);
+    return sum_pairwise(x, half, stride, leaf) +
+           sum_pairwise(x + half * stride, n - half, stride, leaf);
+}
+
+/* Parallel sums cut the same tree at a fixed depth: the subtrees there are
+ * summed independently and recombined in the tree's own order, so the result
+ * is bitwise the serial one for every thread count. */
+#define TREE_DEPTH 6 /* up to 64 subtrees */
+
+static void tree_cut(int64_t off, int64_t n, int depth, int64_t *offs, int64_t *lens, int *k) {
+    if (depth == 0 || n <= NB_SUM_BLOCK) {
+        offs[*k] = off;
+        lens[*k] = n;
+        (*k)++;
+        return;
+    }
+    const int64_t half = split_at(n);
+    tree_cut(off, half, depth - 1, offs, lens, k);
+    tree_cut(off + half, n - half, depth - 1, offs, lens, k);
+}
+
+static float tree_join(int64_t n, int depth, const float *vals, int *k) {
+    if (depth == 0 || n <= NB_SUM_BLOCK) return vals[(*k)++];
+    const int64_t half = split_at(n);
+    const float l = tree_join(half, depth - 1, vals, k);
+    return l + tree_join(n - half, depth - 1, vals, k);
 }
 
 float nb_k_sum(const float *x, int64_t n) {
-    return n > 0 ? sum_pairwise(x, n, 1) : 0.0f;
+    if (n <= 0) return 0.0f;
+    const leaf_fn leaf = pick_leaf();
+    const int nt = nb__threads_for((double)n, NB_EW_MIN_PER_THREAD);
+    if (nt <= 1) return sum_pairwise(x, n, 1, leaf);
+    int64_t offs[1 << TREE_DEPTH], lens[1 << TREE_DEPTH];
+    float vals[1 << TREE_DEPTH];
+    int count = 0;
+    tree_cut(0, n, TREE_DEPTH, offs, lens, &count);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int i = 0; i < count; i++) vals[i] = sum_pairwise(x + offs[i], lens[i], 1, leaf);
+    int k = 0;
+    return tree_join(n, TREE_DEPTH, vals, &k);
 }
 
 void nb_k_sum_axis(const float *x, int64_t outer, int64_t n, int64_t inner, float *out) {
-    for (int64_t o = 0; o < outer; o++) {
-        const float *xo = x + o * n * inner;
-        for (int64_t i = 0; i < inner; i++)
-            out[o * inner + i] = n > 0 ? sum_pairwise(xo + i, n, inner) : 0.0f;
+    const leaf_fn leaf = pick_leaf();
+    const int64_t slices = outer * inner;
+    const int nt = nb__threads_for((double)slices * (double)n, NB_EW_MIN_PER_THREAD);
+    /* each output is one slice's own pairwise sum, so splitting slices
+     * across threads does not change any result */
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t j = 0; j < slices; j++) {
+        const int64_t o = j / inner, i = j % inner;
+        out[j] = n > 0 ? sum_pairwise(x + o * n * inner + i, n, inner, leaf) : 0.0f;
     }
 }
 

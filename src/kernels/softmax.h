@@ -29,5 +29,11 @@ double nb_k_cross_entropy(const float *z, const float *labels, int64_t rows, int
  * pass over the logits. */
 void nb_k_cross_entropy_backward(const float *z, const float *labels, const float *lse,
                                  int64_t rows, int64_t C, float eps, float scale, float *dz);
+/* Both in one sweep, for callers that know the gradient's scale up front
+ * (training loops, benchmarks): returns what nb_k_cross_entropy returns,
+ * writes lse like it, and adds what nb_k_cross_entropy_backward adds, reading
+ * each row of logits while it is still in cache. */
+double nb_k_cross_entropy_fused(const float *z, const float *labels, int64_t rows, int64_t C,
+                                float eps, float scale, float *lse, float *dz);
 
 #endif

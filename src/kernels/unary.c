@@ -1,8 +1,10 @@
-/* kernels/unary.c — scalar reference loops for the elementwise unary maps and
- * their derivatives. The switch sits outside the loops so each case is a
- * plain loop the compiler (and later hand-written SIMD) can vectorise. */
+/* kernels/unary.c — the elementwise unary maps and their derivatives: scalar
+ * reference loops (the portable path), dispatch to the AVX2 / AVX-512 bodies in
+ * elementwise_*.c, and OpenMP over contiguous chunks for large arrays. */
 #include <math.h>
 
+#include "kernels/elementwise.h"
+#include "kernels/kernels.h"
 #include "kernels/unary.h"
 
 #define NB_SQRT1_2 0.70710678118654752440f      /* 1/√2 */
@@ -18,7 +20,7 @@ static inline float sigmoid1(float x) {
     return e / (1.0f + e);
 }
 
-void nb_k_unary(nb_unop op, int64_t n, const float *x, float *y, float p0, float p1) {
+static void unary_scalar(nb_unop op, int64_t n, const float *x, float *y, float p0, float p1) {
     switch (op) {
     case NB_UN_NEG: for (int64_t i = 0; i < n; i++) y[i] = -x[i]; break;
     case NB_UN_SCALE: for (int64_t i = 0; i < n; i++) y[i] = p0 * x[i]; break;
@@ -68,8 +70,8 @@ void nb_k_unary(nb_unop op, int64_t n, const float *x, float *y, float p0, float
     }
 }
 
-void nb_k_unary_backward(nb_unop op, int64_t n, const float *x, const float *y,
-                         const float *dy, float *dx, float p0, float p1) {
+static void unary_backward_scalar(nb_unop op, int64_t n, const float *x, const float *y,
+                                  const float *dy, float *dx, float p0, float p1) {
     switch (op) {
     case NB_UN_NEG: for (int64_t i = 0; i < n; i++) dx[i] -= dy[i]; break;
     case NB_UN_SCALE: for (int64_t i = 0; i < n; i++) dx[i] += p0 * dy[i]; break;
@@ -132,5 +134,92 @@ void nb_k_unary_backward(nb_unop op, int64_t n, const float *x, const float *y,
         for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * sigmoid1(x[i]);
         break;
     case NB_UN_COUNT: break;
+    }
+}
+
+/* ---- dispatch and threads ------------------------------------------------------ */
+
+int nb__ew_unary_vectorised(nb_unop op) {
+    switch (op) {
+    case NB_UN_NEG: case NB_UN_SCALE: case NB_UN_ADD_SCALAR: case NB_UN_EXP: case NB_UN_LOG:
+    case NB_UN_SQRT: case NB_UN_SQUARE: case NB_UN_ABS: case NB_UN_CLAMP: case NB_UN_SIGMOID:
+    case NB_UN_TANH: case NB_UN_RELU: case NB_UN_LEAKY_RELU: case NB_UN_GELU_ERF:
+    case NB_UN_GELU_TANH:
+        return 1;
+    default: return 0;
+    }
+}
+
+typedef void (*unary_fn)(nb_unop, int64_t, const float *, float *, float, float);
+typedef void (*unary_bwd_fn)(nb_unop, int64_t, const float *, const float *, const float *,
+                             float *, float, float);
+
+/* Rough cost in element-operations, so transcendental maps thread earlier. */
+static double op_cost(nb_unop op) {
+    switch (op) {
+    case NB_UN_EXP: case NB_UN_LOG: case NB_UN_SIGMOID: case NB_UN_TANH: case NB_UN_POW:
+    case NB_UN_ELU: case NB_UN_SOFTPLUS: return 8.0;
+    case NB_UN_GELU_ERF: case NB_UN_GELU_TANH: return 16.0;
+    default: return 1.0;
+    }
+}
+
+/* Chunk t of nt over [0, n): boundaries on multiples of 16 floats (64 bytes)
+ * so threads do not share cache lines of the output. Results do not depend
+ * on the split: every element is computed by the same code either way. */
+static void chunk(int64_t n, int nt, int t, int64_t *lo, int64_t *len) {
+    int64_t per = (n + nt - 1) / nt;
+    per = (per + 15) / 16 * 16;
+    int64_t a = per * t, b = a + per;
+    if (a > n) a = n;
+    if (b > n) b = n;
+    *lo = a;
+    *len = b - a;
+}
+
+void nb_k_unary(nb_unop op, int64_t n, const float *x, float *y, float p0, float p1) {
+    if (n <= 0) return;
+    unary_fn f = unary_scalar;
+#ifdef NB__EW_HAVE_SIMD
+    if (nb__ew_unary_vectorised(op)) {
+        const int path = nb__cpu_path();
+        if (path == NB_CPU_AVX512) f = nb__ew_unary_avx512;
+        else if (path == NB_CPU_AVX2) f = nb__ew_unary_avx2;
+    }
+#endif
+    const int nt = nb__threads_for((double)n * op_cost(op), NB_EW_MIN_PER_THREAD);
+    if (nt <= 1) {
+        f(op, n, x, y, p0, p1);
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; t++) {
+        int64_t lo, len;
+        chunk(n, nt, t, &lo, &len);
+        if (len > 0) f(op, len, x + lo, y + lo, p0, p1);
+    }
+}
+
+void nb_k_unary_backward(nb_unop op, int64_t n, const float *x, const float *y,
+                         const float *dy, float *dx, float p0, float p1) {
+    if (n <= 0) return;
+    unary_bwd_fn f = unary_backward_scalar;
+#ifdef NB__EW_HAVE_SIMD
+    if (nb__ew_unary_vectorised(op)) {
+        const int path = nb__cpu_path();
+        if (path == NB_CPU_AVX512) f = nb__ew_unary_backward_avx512;
+        else if (path == NB_CPU_AVX2) f = nb__ew_unary_backward_avx2;
+    }
+#endif
+    const int nt = nb__threads_for((double)n * op_cost(op), NB_EW_MIN_PER_THREAD);
+    if (nt <= 1) {
+        f(op, n, x, y, dy, dx, p0, p1);
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; t++) {
+        int64_t lo, len;
+        chunk(n, nt, t, &lo, &len);
+        if (len > 0) f(op, len, x + lo, y + lo, dy + lo, dx + lo, p0, p1);
     }
 }

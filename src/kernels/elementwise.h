@@ -1,0 +1,103 @@
+/* kernels/elementwise.h — private interface between the baseline elementwise
+ * kernels (unary.c, broadcast.c, reduce.c, softmax.c: scalar reference, dispatch,
+ * threads) and their AVX2 / AVX-512 bodies (elementwise_avx2.c, _avx512.c). */
+#ifndef NB_KERNELS_ELEMENTWISE_H
+#define NB_KERNELS_ELEMENTWISE_H
+
+#include <stdint.h>
+
+#include "kernels/broadcast.h"
+#include "kernels/unary.h"
+
+/* Pairwise summation (reduce.c and the SIMD files agree on this exactly, so a
+ * sum is bitwise the same on every path): leaves of at most NB_SUM_BLOCK
+ * elements are summed into NB_SUM_LANES interleaved partial sums (lane j takes
+ * elements j, j+32, ...), folded by halving (lane j += lane j+16, then +8, +4,
+ * +2, +1), then the leftover n % 32 elements are added in order. */
+#define NB_SUM_BLOCK 512
+#define NB_SUM_LANES 32
+
+/* Elementwise jobs below this many element-operations stay on one thread. */
+#define NB_EW_MIN_PER_THREAD 65536.0
+
+/* Whether the SIMD files implement op (forward and backward); the rest always
+ * run the scalar loop. */
+int nb__ew_unary_vectorised(nb_unop op);
+
+/* Every path implements the same set, so one declaration list serves both. */
+#define NB__EW_DECLARE(isa)                                                                  \
+    void nb__ew_unary_##isa(nb_unop op, int64_t n, const float *x, float *y, float p0,       \
+                            float p1);                                                       \
+    void nb__ew_unary_backward_##isa(nb_unop op, int64_t n, const float *x, const float *y,  \
+                                     const float *dy, float *dx, float p0, float p1);        \
+    /* o[i] = a[i*sa] op b[i*sb], sa and sb in {0, 1} */                                     \
+    void nb__ew_binary_##isa(nb_binop op, int64_t n, float *o, const float *a, int64_t sa,   \
+                             const float *b, int64_t sb);                                    \
+    /* da[i] += ∂/∂a · g[i] (da contiguous; b[i*sb], sb in {0, 1}) */                        \
+    void nb__ew_binary_grad_a_##isa(nb_binop op, int64_t n, const float *g, const float *b,  \
+                                    int64_t sb, float *da);                                  \
+    /* db[i] += ∂/∂b · g[i] (db, b contiguous; a[i*sa], sa in {0, 1}) */                     \
+    void nb__ew_binary_grad_b_##isa(nb_binop op, int64_t n, const float *g, const float *o,  \
+                                    const float *a, int64_t sa, const float *b, float *db);  \
+    /* one pairwise leaf, n <= NB_SUM_BLOCK, contiguous */                                   \
+    float nb__ew_sum_leaf_##isa(const float *x, int64_t n);                                  \
+    /* max of x[0..n), n >= 1; NaN if any element is NaN */                                  \
+    float nb__ew_max_##isa(const float *x, int64_t n);                                       \
+    /* Σ exp(x[i] − m), storing the terms in y unless y is NULL */                           \
+    float nb__ew_exp_sum_##isa(const float *x, int64_t n, float m, float *y);                \
+    /* y[i] = x[i] * s;  y[i] = x[i] − c */                                                  \
+    void nb__ew_scale_##isa(const float *x, int64_t n, float s, float *y);                   \
+    void nb__ew_sub_##isa(const float *x, int64_t n, float c, float *y);                     \
+    /* Σ a[i]·b[i] and Σ a[i] in float lanes */                                              \
+    float nb__ew_dot_##isa(const float *a, const float *b, int64_t n);                       \
+    float nb__ew_sum_##isa(const float *a, int64_t n);                                       \
+    /* softmax backward row: dx += y·(dy − d); log-softmax: dx += dy − exp(y)·s */           \
+    void nb__ew_softmax_bwd_##isa(const float *y, const float *dy, int64_t n, float d,       \
+                                  float *dx);                                                \
+    void nb__ew_log_softmax_bwd_##isa(const float *y, const float *dy, int64_t n, float s,   \
+                                      float *dx);                                            \
+    /* cross-entropy gradient row: dz[i] += scale·(exp(z[i] − lse) − off) */                 \
+    void nb__ew_xent_grad_##isa(const float *z, int64_t n, float lse, float scale,           \
+                                float off, float *dz);
+
+#if defined(__x86_64__)
+#define NB__EW_HAVE_SIMD 1
+NB__EW_DECLARE(avx2)
+NB__EW_DECLARE(avx512)
+#endif
+
+/* Polynomial coefficients of the vector math (elementwise_simd.h), fitted by
+ * tests/gen/fit_vecmath.py (weighted least squares on Chebyshev nodes). */
+/* exp: e^r = 1 + r + r² Σ_k NB_EXP_Pk r^k, |r| <= ln2/2 */
+#define NB_EXP_P0 4.999998808e-01f
+#define NB_EXP_P1 1.666651815e-01f
+#define NB_EXP_P2 4.166953266e-02f
+#define NB_EXP_P3 8.368915878e-03f
+#define NB_EXP_P4 1.375140739e-03f
+/* tanh: x + x³ Σ_k NB_TANH_Qk x^2k for |x| < 0.625 */
+#define NB_TANH_Q0 -3.333328068e-01f
+#define NB_TANH_Q1 1.333138198e-01f
+#define NB_TANH_Q2 -5.373531953e-02f
+#define NB_TANH_Q3 2.062629163e-02f
+#define NB_TANH_Q4 -5.691985600e-03f
+/* erfc(z) = t·exp(−z² + Σ_k NB_ERFC_Gk t^k), t = 1/(1 + z/2), 0 <= z <= 10.1 */
+#define NB_ERFC_G0 -1.265473843e+00f
+#define NB_ERFC_G1 9.991688132e-01f
+#define NB_ERFC_G2 3.819638789e-01f
+#define NB_ERFC_G3 5.724649504e-02f
+#define NB_ERFC_G4 -6.602874398e-02f
+#define NB_ERFC_G5 4.750956595e-02f
+#define NB_ERFC_G6 -8.518806696e-01f
+#define NB_ERFC_G7 1.274362564e+00f
+#define NB_ERFC_G8 -7.310597301e-01f
+#define NB_ERFC_G9 1.541918069e-01f
+/* log(1 + f) = f − f²/2 + f³ Σ_k NB_LOG_Rk f^k, √½ − 1 <= f < √2 − 1 */
+#define NB_LOG_R0 3.333397210e-01f
+#define NB_LOG_R1 -2.500096858e-01f
+#define NB_LOG_R2 1.996059716e-01f
+#define NB_LOG_R3 -1.658794880e-01f
+#define NB_LOG_R4 1.495098025e-01f
+#define NB_LOG_R5 -1.419747174e-01f
+#define NB_LOG_R6 8.506952971e-02f
+
+#endif

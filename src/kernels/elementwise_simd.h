@@ -1,0 +1,415 @@
+/* kernels/elementwise_simd.h — the elementwise kernels written once over a
+ * small vector vocabulary (VF, VLOAD, VFMA, VSEL, ...) that elementwise_avx2.c
+ * and elementwise_avx512.c define before including this file; ISA_SUFFIX names
+ * the generated functions. Not a normal header: include it from those two only.
+ *
+ * Bitwise contract: every op that has no transcendental part (arithmetic,
+ * relu/leaky/clamp/abs/sqrt, their derivatives, the sums' leaves) performs the
+ * same IEEE operations in the same order as the scalar loops in unary.c /
+ * broadcast.c / reduce.c (no FMA contraction), so it matches them exactly.
+ *
+ * Vector math, maximum errors measured against double-precision libm over
+ * 1e6+ points per function (tests/test_kernels_elementwise.c asserts these):
+ *   v_exp   x in [-87.3, 88.7]: relative error <= 2 ulp (2.4e-7); results in
+ *           the subnormal range are within 1 subnormal step; x > 88.73 -> +inf,
+ *           x < -103.98 -> 0; NaN -> NaN.
+ *   v_log   x > 0 (subnormals included): absolute error <= 2^-23·max(1,|log x|)
+ *           ... i.e. <= 2 ulp of the result away from x = 1, and relative
+ *           error <= 4e-7 near 1; 0 -> -inf, < 0 -> NaN, +inf -> +inf.
+ *   v_tanh  relative error <= 3 ulp (3.6e-7) everywhere; |x| > 9.1 -> ±1.
+ *   v_erfc  z >= 0: relative error <= 1.5e-6 for erfc(z) >= FLT_MIN (z < 9.2),
+ *           0 for z > 10.1; z < 0 via 2 − erfc(−z), relative error <= 2.4e-7.
+ *   sigmoid relative error <= 3 ulp; sigmoid(±1000) = 1 / 0 exactly.
+ * docs/kernels.md ("Elementwise kernels") repeats these. */
+
+#define EW_CAT2(a, b) a##_##b
+#define EW_CAT(a, b) EW_CAT2(a, b)
+#define EW_FN(name) EW_CAT(name, ISA_SUFFIX)
+
+/* Runs the statement (the variadic part, so commas need no protection) over
+ * [0, n) W lanes at a time. In it, LD(p) loads W floats from
+ * p + i_ and ST(p, v) stores them; the last partial vector is masked (never
+ * reading or writing past n). rem_ is constant W in the main loop, so the
+ * masked variants fold away there. */
+#define EW_FOR(n, ...)                                                                 \
+    do {                                                                                \
+        int64_t i_ = 0;                                                                 \
+        for (; i_ + W <= (n); i_ += W) {                                                \
+            const int64_t rem_ = W;                                                     \
+            (void)rem_;                                                                 \
+            __VA_ARGS__;                                                                \
+        }                                                                               \
+        if (i_ < (n)) {                                                                 \
+            const int64_t rem_ = (n) - i_;                                              \
+            __VA_ARGS__;                                                                \
+        }                                                                               \
+    } while (0)
+#define LD(p) (rem_ == W ? VLOAD((p) + i_) : VLOADN((p) + i_, rem_))
+#define ST(p, v) (rem_ == W ? VSTORE((p) + i_, (v)) : VSTOREN((p) + i_, (v), rem_))
+/* A broadcast-or-contiguous operand: stride 0 repeats p[0]. */
+#define LDS(p, s, bc) ((s) ? LD(p) : (bc))
+
+static inline VF v_abs(VF x) { return VAND(x, VCAST_F(VSET1_I(0x7fffffff))); }
+static inline VF v_sign(VF x) { return VAND(x, VCAST_F(VSET1_I((int)0x80000000u))); }
+
+/* exp(a + b) for a in [-104, 89] (or NaN) and |b| << 1: Cody–Waite range
+ * reduction a + b = n·ln2 + r with ln2 split so n·ln2_hi is exact, then
+ * 2^n applied as two factors 2^(n/2)·2^(n − n/2) so results between FLT_MAX
+ * overflow and the subnormals come out right (one rounding in the last step). */
+static inline VF v_exp2(VF a, VF b) {
+    const VF n = VROUND(VMUL(VADD(a, b), VSET1(1.44269504088896341f)));
+    VF r = VFNMA(n, VSET1(0.693359375f), a); /* ln2_hi: 9 significant bits */
+    r = VFNMA(n, VSET1(-2.12194440e-4f), r); /* ln2 − ln2_hi */
+    r = VADD(r, b);
+    VF p = VSET1(NB_EXP_P4);
+    p = VFMA(p, r, VSET1(NB_EXP_P3));
+    p = VFMA(p, r, VSET1(NB_EXP_P2));
+    p = VFMA(p, r, VSET1(NB_EXP_P1));
+    p = VFMA(p, r, VSET1(NB_EXP_P0));
+    p = VFMA(p, VMUL(r, r), r);
+    p = VADD(p, VSET1(1.0f));
+    const VI ni = VCVT_I(n); /* exact: n is integral, |n| <= 150 */
+    const VI n1 = VSRAI(ni, 1);
+    const VI n2 = VSUB_I(ni, n1);
+    const VF s1 = VCAST_F(VSLLI(VADD_I(n1, VSET1_I(127)), 23));
+    const VF s2 = VCAST_F(VSLLI(VADD_I(n2, VSET1_I(127)), 23));
+    return VMUL(VMUL(p, s1), s2);
+}
+
+/* Clamping keeps the reduction in range; VMIN/VMAX return their second operand
+ * when either is NaN, so a NaN x passes through to the result. */
+static inline VF v_exp(VF x) {
+    x = VMAX(VSET1(-104.0f), VMIN(VSET1(89.0f), x));
+    return v_exp2(x, VSET1(0.0f));
+}
+
+/* log x = e·ln2 + log(m), m = x·2^-e in [√½, √2); subnormal x are scaled by
+ * 2^24 first. Special cases are patched in with selects at the end. */
+static inline VF v_log(VF x) {
+    const VM tiny = VCMP_LT(x, VSET1(1.17549435e-38f));
+    const VF xs = VSEL(tiny, x, VMUL(x, VSET1(16777216.0f)));
+    VI bits = VCAST_I(xs);
+    /* exponent relative to √½: m = mantissa scaled into [√½, √2) */
+    const VI off = VSUB_I(bits, VSET1_I(0x3f3504f3));
+    const VI e = VSRAI(off, 23);
+    const VF m = VCAST_F(VSUB_I(bits, VSLLI(e, 23)));
+    VF ef = VCVT_F(e);
+    ef = VSEL(tiny, ef, VSUB(ef, VSET1(24.0f)));
+    const VF f = VSUB(m, VSET1(1.0f));
+    VF p = VSET1(NB_LOG_R6);
+    p = VFMA(p, f, VSET1(NB_LOG_R5));
+    p = VFMA(p, f, VSET1(NB_LOG_R4));
+    p = VFMA(p, f, VSET1(NB_LOG_R3));
+    p = VFMA(p, f, VSET1(NB_LOG_R2));
+    p = VFMA(p, f, VSET1(NB_LOG_R1));
+    p = VFMA(p, f, VSET1(NB_LOG_R0));
+    const VF f2 = VMUL(f, f);
+    VF y = VFMA(VMUL(p, f2), f, VFNMA(VSET1(0.5f), f2, f)); /* f − f²/2 + f³p */
+    y = VFMA(ef, VSET1(-2.12194440e-4f), y);
+    y = VFMA(ef, VSET1(0.693359375f), y);
+    /* x == 0 -> -inf; x < 0 or NaN -> NaN; +inf -> +inf */
+    y = VSEL(VCMP_EQ(x, VSET1(0.0f)), y, VSET1(-INFINITY));
+    y = VSEL(VCMP_EQ(x, VSET1(INFINITY)), y, VSET1(INFINITY));
+    y = VSEL(VCMP_NGE(x, VSET1(0.0f)), y, VSET1(NAN));
+    return y;
+}
+
+/* Odd polynomial near 0 (where 1 − 2/(e^2x + 1) would cancel), the exp form
+ * elsewhere; e^2x overflowing to inf gives exactly 1. Sign restored last. */
+static inline VF v_tanh(VF x) {
+    const VF ax = v_abs(x);
+    const VF e = v_exp(VADD(ax, ax));
+    const VF big = VSUB(VSET1(1.0f), VDIV(VSET1(2.0f), VADD(e, VSET1(1.0f))));
+    const VF x2 = VMUL(ax, ax);
+    VF q = VSET1(NB_TANH_Q4);
+    q = VFMA(q, x2, VSET1(NB_TANH_Q3));
+    q = VFMA(q, x2, VSET1(NB_TANH_Q2));
+    q = VFMA(q, x2, VSET1(NB_TANH_Q1));
+    q = VFMA(q, x2, VSET1(NB_TANH_Q0));
+    const VF small = VFMA(VMUL(ax, x2), q, ax);
+    const VF r = VSEL(VCMP_LT(ax, VSET1(0.625f)), big, small);
+    return VOR(r, v_sign(x));
+}
+
+/* erfc(z) for z >= 0 (NaN passes): t·exp(−z² + g(t)). z² is split exactly
+ * into hi + lo with an FMA so the exponent keeps its low bits at large z,
+ * where an error of 1 ulp in z² would be ~1e-5 relative in the result. */
+static inline VF v_erfc_pos(VF z) {
+    const VM huge = VCMP_GT(z, VSET1(10.1f));
+    z = VMIN(VSET1(10.1f), z);
+    const VF t = VDIV(VSET1(1.0f), VFMA(VSET1(0.5f), z, VSET1(1.0f)));
+    VF g = VSET1(NB_ERFC_G9);
+    g = VFMA(g, t, VSET1(NB_ERFC_G8));
+    g = VFMA(g, t, VSET1(NB_ERFC_G7));
+    g = VFMA(g, t, VSET1(NB_ERFC_G6));
+    g = VFMA(g, t, VSET1(NB_ERFC_G5));
+    g = VFMA(g, t, VSET1(NB_ERFC_G4));
+    g = VFMA(g, t, VSET1(NB_ERFC_G3));
+    g = VFMA(g, t, VSET1(NB_ERFC_G2));
+    g = VFMA(g, t, VSET1(NB_ERFC_G1));
+    g = VFMA(g, t, VSET1(NB_ERFC_G0));
+    const VF hi = VMUL(z, z);
+    const VF lo = VFMS(z, z, hi); /* z·z − hi, exact */
+    const VF r = VMUL(t, v_exp2(VSUB(VSET1(0.0f), hi), VSUB(g, lo)));
+    return VSEL(huge, r, VSET1(0.0f));
+}
+
+/* erfc on the whole line: 2 − erfc(−w) for w < 0 has no cancellation (>= 1). */
+static inline VF v_erfc(VF w) {
+    const VF e = v_erfc_pos(v_abs(w));
+    return VSEL(VCMP_LT(w, VSET1(0.0f)), e, VSUB(VSET1(2.0f), e));
+}
+
+/* σ(x) from e = exp(−|x|) in (0, 1]: 1/(1+e) for x >= 0, e/(1+e) below, so
+ * nothing overflows and σ(−100) keeps its tiny value instead of 0. */
+static inline VF v_sigmoid(VF x) {
+    const VF e = v_exp(VSUB(VSET1(0.0f), v_abs(x)));
+    const VF r = VDIV(VSET1(1.0f), VADD(VSET1(1.0f), e));
+    return VSEL(VCMP_GE(x, VSET1(0.0f)), VMUL(e, r), r);
+}
+
+#define GELU_SQRT1_2 0.70710678118654752440f
+#define GELU_INV_SQRT_2PI 0.39894228040143267794f
+#define GELU_SQRT_2_PI 0.79788456080286535588f
+#define GELU_CUBIC 0.044715f
+
+/* u = √(2/π)(x + c·x·x·x), in the scalar loop's exact order */
+static inline VF gelu_u(VF v) {
+    const VF c3 = VMUL(VMUL(VMUL(VSET1(GELU_CUBIC), v), v), v);
+    return VMUL(VSET1(GELU_SQRT_2_PI), VADD(v, c3));
+}
+
+/* ---- unary forward ---------------------------------------------------------- */
+void EW_FN(nb__ew_unary)(nb_unop op, int64_t n, const float *x, float *y, float p0, float p1) {
+    const VF vp0 = VSET1(p0), vp1 = VSET1(p1), zero = VSET1(0.0f);
+    switch (op) {
+    case NB_UN_NEG: EW_FOR(n, ST(y, VXOR(LD(x), VSET1(-0.0f)))); break;
+    case NB_UN_SCALE: EW_FOR(n, ST(y, VMUL(vp0, LD(x)))); break;
+    case NB_UN_ADD_SCALAR: EW_FOR(n, ST(y, VADD(LD(x), vp0))); break;
+    case NB_UN_EXP: EW_FOR(n, ST(y, v_exp(LD(x)))); break;
+    case NB_UN_LOG: EW_FOR(n, ST(y, v_log(LD(x)))); break;
+    case NB_UN_SQRT: EW_FOR(n, ST(y, VSQRT(LD(x)))); break;
+    case NB_UN_SQUARE: EW_FOR(n, { VF v = LD(x); ST(y, VMUL(v, v)); }); break;
+    case NB_UN_ABS: EW_FOR(n, ST(y, v_abs(LD(x)))); break;
+    case NB_UN_CLAMP:
+        EW_FOR(n, {
+            VF v = LD(x);
+            ST(y, VSEL(VCMP_LT(v, vp0), VSEL(VCMP_GT(v, vp1), v, vp1), vp0));
+        });
+        break;
+    case NB_UN_SIGMOID: EW_FOR(n, ST(y, v_sigmoid(LD(x)))); break;
+    case NB_UN_TANH: EW_FOR(n, ST(y, v_tanh(LD(x)))); break;
+    /* max(0, v) returns v when v is NaN and -0 for -0, like x < 0 ? 0 : x */
+    case NB_UN_RELU: EW_FOR(n, ST(y, VMAX(zero, LD(x)))); break;
+    case NB_UN_LEAKY_RELU:
+        EW_FOR(n, {
+            VF v = LD(x);
+            ST(y, VSEL(VCMP_GT(v, zero), VMUL(vp0, v), v));
+        });
+        break;
+    case NB_UN_GELU_ERF:
+        EW_FOR(n, {
+            VF v = LD(x);
+            VF w = VMUL(VXOR(v, VSET1(-0.0f)), VSET1(GELU_SQRT1_2));
+            ST(y, VMUL(VMUL(VSET1(0.5f), v), v_erfc(w)));
+        });
+        break;
+    case NB_UN_GELU_TANH:
+        EW_FOR(n, {
+            VF v = LD(x);
+            VF t = v_tanh(gelu_u(v));
+            ST(y, VMUL(VMUL(VSET1(0.5f), v), VADD(VSET1(1.0f), t)));
+        });
+        break;
+    default: break; /* not vectorised: nb__ew_unary_vectorised() says so */
+    }
+}
+
+/* ---- unary backward: dx += f'(x)·dy ------------------------------------------- */
+void EW_FN(nb__ew_unary_backward)(nb_unop op, int64_t n, const float *x, const float *y,
+                                  const float *dy, float *dx, float p0, float p1) {
+    const VF vp0 = VSET1(p0), vp1 = VSET1(p1), zero = VSET1(0.0f), one = VSET1(1.0f);
+    switch (op) {
+    case NB_UN_NEG: EW_FOR(n, ST(dx, VSUB(LD(dx), LD(dy)))); break;
+    case NB_UN_SCALE: EW_FOR(n, ST(dx, VADD(LD(dx), VMUL(vp0, LD(dy))))); break;
+    case NB_UN_ADD_SCALAR: EW_FOR(n, ST(dx, VADD(LD(dx), LD(dy)))); break;
+    case NB_UN_EXP: EW_FOR(n, ST(dx, VADD(LD(dx), VMUL(LD(dy), LD(y))))); break;
+    case NB_UN_LOG: EW_FOR(n, ST(dx, VADD(LD(dx), VDIV(LD(dy), LD(x))))); break;
+    case NB_UN_SQRT:
+        EW_FOR(n, ST(dx, VADD(LD(dx), VDIV(VMUL(VSET1(0.5f), LD(dy)), LD(y)))));
+        break;
+    case NB_UN_SQUARE:
+        EW_FOR(n, ST(dx, VADD(LD(dx), VMUL(VMUL(VSET1(2.0f), LD(x)), LD(dy)))));
+        break;
+    case NB_UN_ABS:
+        EW_FOR(n, {
+            VF v = LD(x), g = LD(dy);
+            VF d = VSEL(VCMP_GT(v, zero), VSEL(VCMP_LT(v, zero), zero, VXOR(g, VSET1(-0.0f))), g);
+            ST(dx, VADD(LD(dx), d));
+        });
+        break;
+    /* select rather than adding 0 where the gradient is cut: -0 + 0 would be +0 */
+    case NB_UN_CLAMP:
+        EW_FOR(n, {
+            VF v = LD(x), d = LD(dx);
+            VM in = VMAND(VCMP_GE(v, vp0), VCMP_LE(v, vp1));
+            ST(dx, VSEL(in, d, VADD(d, LD(dy))));
+        });
+        break;
+    case NB_UN_SIGMOID:
+        EW_FOR(n, {
+            VF s = LD(y);
+            ST(dx, VADD(LD(dx), VMUL(VMUL(LD(dy), s), VSUB(one, s))));
+        });
+        break;
+    case NB_UN_TANH:
+        EW_FOR(n, {
+            VF t = LD(y);
+            ST(dx, VADD(LD(dx), VMUL(LD(dy), VSUB(one, VMUL(t, t)))));
+        });
+        break;
+    case NB_UN_RELU:
+        EW_FOR(n, {
+            VF d = LD(dx);
+            ST(dx, VSEL(VCMP_GT(LD(x), zero), d, VADD(d, LD(dy))));
+        });
+        break;
+    case NB_UN_LEAKY_RELU:
+        EW_FOR(n, {
+            VF g = LD(dy);
+            ST(dx, VADD(LD(dx), VSEL(VCMP_GT(LD(x), zero), VMUL(vp0, g), g)));
+        });
+        break;
+    case NB_UN_GELU_ERF:
+        EW_FOR(n, {
+            VF v = LD(x);
+            VF cdf = VMUL(VSET1(0.5f), v_erfc(VMUL(VXOR(v, VSET1(-0.0f)), VSET1(GELU_SQRT1_2))));
+            VF pdf = VMUL(VSET1(GELU_INV_SQRT_2PI), v_exp(VMUL(VMUL(VSET1(-0.5f), v), v)));
+            ST(dx, VADD(LD(dx), VMUL(LD(dy), VADD(cdf, VMUL(v, pdf)))));
+        });
+        break;
+    case NB_UN_GELU_TANH:
+        EW_FOR(n, {
+            VF v = LD(x);
+            VF t = v_tanh(gelu_u(v));
+            VF du = VMUL(VSET1(GELU_SQRT_2_PI),
+                         VADD(one, VMUL(VMUL(VSET1(3.0f * GELU_CUBIC), v), v)));
+            VF a = VMUL(VSET1(0.5f), VADD(one, t));
+            VF b = VMUL(VMUL(VMUL(VSET1(0.5f), v), VSUB(one, VMUL(t, t))), du);
+            ST(dx, VADD(LD(dx), VMUL(LD(dy), VADD(a, b))));
+        });
+        break;
+    default: break;
+    }
+    (void)vp1;
+}
+
+/* ---- binary ------------------------------------------------------------------- */
+void EW_FN(nb__ew_binary)(nb_binop op, int64_t n, float *o, const float *a, int64_t sa,
+                          const float *b, int64_t sb) {
+    if (n <= 0) return; /* a[0] / b[0] below would be out of bounds */
+    const VF ba = VSET1(a[0]), bb = VSET1(b[0]);
+    switch (op) {
+    case NB_BIN_ADD: EW_FOR(n, ST(o, VADD(LDS(a, sa, ba), LDS(b, sb, bb)))); break;
+    case NB_BIN_SUB: EW_FOR(n, ST(o, VSUB(LDS(a, sa, ba), LDS(b, sb, bb)))); break;
+    case NB_BIN_MUL: EW_FOR(n, ST(o, VMUL(LDS(a, sa, ba), LDS(b, sb, bb)))); break;
+    case NB_BIN_DIV: EW_FOR(n, ST(o, VDIV(LDS(a, sa, ba), LDS(b, sb, bb)))); break;
+    }
+}
+
+void EW_FN(nb__ew_binary_grad_a)(nb_binop op, int64_t n, const float *g, const float *b,
+                                 int64_t sb, float *da) {
+    if (n <= 0) return; /* a[0] / b[0] below would be out of bounds */
+    const VF bb = VSET1(b[0]);
+    switch (op) {
+    case NB_BIN_ADD:
+    case NB_BIN_SUB: EW_FOR(n, ST(da, VADD(LD(da), LD(g)))); break;
+    case NB_BIN_MUL: EW_FOR(n, ST(da, VADD(LD(da), VMUL(LD(g), LDS(b, sb, bb))))); break;
+    case NB_BIN_DIV: EW_FOR(n, ST(da, VADD(LD(da), VDIV(LD(g), LDS(b, sb, bb))))); break;
+    }
+}
+
+void EW_FN(nb__ew_binary_grad_b)(nb_binop op, int64_t n, const float *g, const float *o,
+                                 const float *a, int64_t sa, const float *b, float *db) {
+    if (n <= 0) return; /* a[0] / b[0] below would be out of bounds */
+    const VF ba = VSET1(a[0]);
+    switch (op) {
+    case NB_BIN_ADD: EW_FOR(n, ST(db, VADD(LD(db), LD(g)))); break;
+    case NB_BIN_SUB: EW_FOR(n, ST(db, VSUB(LD(db), LD(g)))); break;
+    case NB_BIN_MUL: EW_FOR(n, ST(db, VADD(LD(db), VMUL(LD(g), LDS(a, sa, ba))))); break;
+    case NB_BIN_DIV:
+        EW_FOR(n, ST(db, VSUB(LD(db), VDIV(VMUL(LD(g), LD(o)), LD(b)))));
+        break;
+    }
+}
+
+/* ---- reductions and softmax rows ---------------------------------------------- */
+float EW_FN(nb__ew_max)(const float *x, int64_t n) {
+    VF m = VSET1(x[0]);
+    VM nan = VCMP_NE(m, m);
+    EW_FOR(n, {
+        VF v = rem_ == W ? VLOAD(x + i_) : VSEL(VTAILMASK(rem_), VSET1(x[0]), VLOADN(x + i_, rem_));
+        nan = VMOR(nan, VCMP_NE(v, v));
+        m = VMAX(m, v);
+    });
+    if (VMANY(nan)) return NAN;
+    return VHMAX(m);
+}
+
+/* lanes then a fixed fold: the order depends on n only, not on threads */
+float EW_FN(nb__ew_exp_sum)(const float *x, int64_t n, float m, float *y) {
+    const VF vm = VSET1(m);
+    VF s = VSET1(0.0f);
+    if (y)
+        EW_FOR(n, {
+            VF e = v_exp(VSUB(LD(x), vm));
+            ST(y, e);
+            s = VADD(s, rem_ == W ? e : VSEL(VTAILMASK(rem_), VSET1(0.0f), e));
+        });
+    else
+        EW_FOR(n, {
+            VF e = v_exp(VSUB(LD(x), vm));
+            s = VADD(s, rem_ == W ? e : VSEL(VTAILMASK(rem_), VSET1(0.0f), e));
+        });
+    return VHSUM(s);
+}
+
+void EW_FN(nb__ew_scale)(const float *x, int64_t n, float s, float *y) {
+    const VF vs = VSET1(s);
+    EW_FOR(n, ST(y, VMUL(LD(x), vs)));
+}
+
+void EW_FN(nb__ew_sub)(const float *x, int64_t n, float c, float *y) {
+    const VF vc = VSET1(c);
+    EW_FOR(n, ST(y, VSUB(LD(x), vc)));
+}
+
+/* masked loads give 0 past n, so the tail adds nothing */
+float EW_FN(nb__ew_dot)(const float *a, const float *b, int64_t n) {
+    VF s = VSET1(0.0f);
+    EW_FOR(n, s = VFMA(LD(a), LD(b), s));
+    return VHSUM(s);
+}
+
+float EW_FN(nb__ew_sum)(const float *a, int64_t n) {
+    VF s = VSET1(0.0f);
+    EW_FOR(n, s = VADD(s, LD(a)));
+    return VHSUM(s);
+}
+
+void EW_FN(nb__ew_softmax_bwd)(const float *y, const float *dy, int64_t n, float d, float *dx) {
+    const VF vd = VSET1(d);
+    EW_FOR(n, ST(dx, VADD(LD(dx), VMUL(LD(y), VSUB(LD(dy), vd)))));
+}
+
+void EW_FN(nb__ew_log_softmax_bwd)(const float *y, const float *dy, int64_t n, float s,
+                                   float *dx) {
+    const VF vs = VSET1(s);
+    EW_FOR(n, ST(dx, VADD(LD(dx), VSUB(LD(dy), VMUL(v_exp(LD(y)), vs)))));
+}
+
+void EW_FN(nb__ew_xent_grad)(const float *z, int64_t n, float lse, float scale, float off,
+                             float *dz) {
+    const VF vl = VSET1(lse), vs = VSET1(scale), vo = VSET1(off);
+    EW_FOR(n, ST(dz, VADD(LD(dz), VMUL(vs, VSUB(v_exp(VSUB(LD(z), vl)), vo)))));
+}
