@@ -224,12 +224,51 @@ def gen_sched(f):
         f.write("end\n")
 
 
+def write_torch_safetensors(path):
+    """A small file in the reference safetensors layout, from torch tensors:
+    with the `safetensors` package when installed, otherwise with struct+json
+    exactly as its serializer lays files out (8-byte LE length, compact JSON
+    padded with spaces to 8 bytes, tensors sorted by dtype size then name)."""
+    tensors = {
+        "linear.weight": torch.arange(12, dtype=torch.float32).reshape(3, 4) * 0.25 - 1.5,
+        "linear.bias": 1.0 / torch.arange(1, 4, dtype=torch.float32),
+        "num_batches_tracked": torch.tensor(17, dtype=torch.int64),
+    }
+    try:
+        from safetensors.torch import save_file
+        save_file(tensors, path, metadata={"format": "pt"})
+        return
+    except ImportError:
+        pass
+    import json
+    import struct
+    dt = {torch.float32: ("F32", 4), torch.int64: ("I64", 8)}
+    order = sorted(tensors, key=lambda k: (-dt[tensors[k].dtype][1], k))
+    header = {"__metadata__": {"format": "pt"}}
+    blobs = []
+    off = 0
+    for k in order:
+        t = tensors[k]
+        b = t.contiguous().numpy().astype(t.numpy().dtype.newbyteorder("<")).tobytes()
+        header[k] = {"dtype": dt[t.dtype][0], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "optim.txt"), "w") as f:
         gen_optim(f)
     with open(os.path.join(OUT, "schedules.txt"), "w") as f:
         gen_sched(f)
+    write_torch_safetensors(os.path.join(OUT, "torch_small.safetensors"))
 
 
 if __name__ == "__main__":
