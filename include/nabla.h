@@ -14,5 +14,6 @@
 #include "nabla/nn.h"
 #include "nabla/optim.h"
 #include "nabla/checkpoint.h"
+#include "nabla/seq.h"
 
 #endif
