@@ -1,7 +1,7 @@
 /* bench/gemm: GFLOPS of nb_sgemm beside OpenBLAS's cblas_sgemm in the same run
  * (square sizes and the 784-256-128-10 MLP training products, 1 and 2 threads),
  * plus an FMA loop that measures this machine's peak per core.
- * Usage: gemm [seconds per measurement (0.3)] [repetitions (5)] */
+ * Usage: gemm [seconds per measurement (0.3)] [repetitions (5)] [label filter] */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,8 +129,9 @@ static void run(const shape *s, int threads, double out[2]) {
 int main(int argc, char **argv) {
     if (argc > 1) min_seconds = atof(argv[1]);
     if (argc > 2) reps = atoi(argv[2]);
+    const char *filter = argc > 3 ? argv[3] : NULL; /* only shapes whose label contains it */
     if (reps < 1 || reps > 64 || !(min_seconds > 0)) {
-        fprintf(stderr, "usage: %s [seconds per measurement] [repetitions 1..64]\n", argv[0]);
+        fprintf(stderr, "usage: %s [seconds per measurement] [repetitions 1..64] [label filter]\n", argv[0]);
         return 2;
     }
     const size_t maxn = 2048;
@@ -201,6 +202,7 @@ int main(int argc, char **argv) {
         openblas_set_num_threads(threads);
         for (int i = 0; i < ns; i++) {
             double g[2];
+            if (filter && !strstr(shapes[i].label, filter)) continue;
             run(&shapes[i], threads, g);
             if (i < nsquare && squares[i] == 1024 && threads == 1 && peak > 0) pct_peak = g[0] / peak;
             if (i >= nsquare && g[0] / g[1] < mlp_min[threads]) mlp_min[threads] = g[0] / g[1];

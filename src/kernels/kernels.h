@@ -44,11 +44,11 @@ typedef void (*nb__sgemm_ukernel)(size_t k, float alpha, const float *a,
                                   ptrdiff_t rs_b, float beta, float *c,
                                   ptrdiff_t ldc, int mr, int nr);
 
-/* Packs op(B)[p0:p0+kc, j0:j0+cols] (cols <= nr) into one kc x nr sliver,
- * zero-padded: element (p, j) at dst[p*nr + j]. op(B)(p,j) = trans ?
- * b[j*ldb + p] : b[p*ldb + j]. */
+/* Packs op(B)[p0:p0+kc, j0:j0+nc] into ceil(nc/nr) kc x nr slivers, the last
+ * zero-padded: element (p, j) of sliver s at dst[s*nr*kc + p*nr + j].
+ * op(B)(p,j) = trans ? b[j*ldb + p] : b[p*ldb + j]. */
 typedef void (*nb__sgemm_pack_b)(float *dst, const float *b, size_t ldb, int trans,
-                                 size_t p0, int kc, size_t j0, int cols, int nr);
+                                 size_t p0, int kc, size_t j0, int nc, int nr);
 
 /* A micro-kernel and the cache blocking chosen for it. */
 typedef struct nb__sgemm_arch {
@@ -62,13 +62,13 @@ typedef struct nb__sgemm_arch {
 
 extern const nb__sgemm_arch nb__sgemm_portable;
 void nb__sgemm_pack_b_portable(float *dst, const float *b, size_t ldb, int trans, size_t p0,
-                               int kc, size_t j0, int cols, int nr);
+                               int kc, size_t j0, int nc, int nr);
 #if defined(__x86_64__)
 extern const nb__sgemm_arch nb__sgemm_avx2;
 extern const nb__sgemm_arch nb__sgemm_avx512;
 /* AVX2 packing for nr a multiple of 8 (sgemm_avx2.c). */
 void nb__sgemm_pack_b_avx2(float *dst, const float *b, size_t ldb, int trans, size_t p0,
-                           int kc, size_t j0, int cols, int nr);
+                           int kc, size_t j0, int nc, int nr);
 #endif
 
 /* Upper bound of mr*nr over all kernels (edge tiles are staged in a buffer). */

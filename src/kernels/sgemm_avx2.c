@@ -142,23 +142,10 @@ transpose8_store(const float *src, size_t ld, float *dst, size_t dst_ld) {
     _mm256_storeu_ps(dst + 7 * dst_ld, _mm256_permute2f128_ps(s3, s7, 0x31));
 }
 
-void nb__sgemm_pack_b_avx2(float *dst, const float *b, size_t ldb, int trans, size_t p0,
-                           int kc, size_t j0, int cols, int nr) {
-    if (!trans) {
-        const float *src = b + p0 * ldb + j0;
-        for (int p = 0; p < kc; p++) {
-            const float *sp = src + p * ldb;
-            float *d = dst + (size_t)p * nr;
-            int j = 0;
-            if (cols == nr)
-                for (; j < nr; j += 8) _mm256_storeu_ps(d + j, _mm256_loadu_ps(sp + j));
-            for (; j < cols; j++) d[j] = sp[j];
-            for (; j < nr; j++) d[j] = 0.0f;
-        }
-        return;
-    }
-    /* op(B)(p, j) = b[j*ldb + p]: 8x8 blocks transposed in registers. */
-    const float *src = b + j0 * ldb + p0;
+/* One sliver of the transposed case: op(B)(p, j) = b[j*ldb + p], 8x8 blocks
+ * transposed in registers. */
+static void pack_b_sliver_t(float *dst, const float *src, size_t ldb, int kc, int cols,
+                            int nr) {
     const int full = cols - cols % 8;
     int p = 0;
     for (; p + 8 <= kc; p += 8)
@@ -169,6 +156,33 @@ void nb__sgemm_pack_b_avx2(float *dst, const float *b, size_t ldb, int trans, si
     for (int j = full; j < nr; j++) {
         const float *sj = src + j * ldb;
         for (int q = 0; q < kc; q++) dst[(size_t)q * nr + j] = j < cols ? sj[q] : 0.0f;
+    }
+}
+
+void nb__sgemm_pack_b_avx2(float *dst, const float *b, size_t ldb, int trans, size_t p0,
+                           int kc, size_t j0, int nc, int nr) {
+    const int full = nc / nr, tail = nc % nr;
+    const size_t sliver = (size_t)nr * kc;
+    if (trans) {
+        for (int s = 0; s <= full; s++) {
+            const int cols = s < full ? nr : tail;
+            if (cols) pack_b_sliver_t(dst + s * sliver, b + (j0 + (size_t)s * nr) * ldb + p0, ldb, kc, cols, nr);
+        }
+        return;
+    }
+    /* Row by row across all slivers: B is read as whole contiguous rows, which
+     * the hardware prefetcher follows; a sliver at a time would touch kc
+     * different pages per 64 bytes. */
+    for (int p = 0; p < kc; p++) {
+        const float *sp = b + (p0 + p) * ldb + j0;
+        float *d = dst + (size_t)p * nr;
+        for (int s = 0; s < full; s++, sp += nr, d += sliver)
+            for (int j = 0; j < nr; j += 8) _mm256_storeu_ps(d + j, _mm256_loadu_ps(sp + j));
+        if (tail) {
+            int j = 0;
+            for (; j < tail; j++) d[j] = sp[j];
+            for (; j < nr; j++) d[j] = 0.0f;
+        }
     }
 }
 

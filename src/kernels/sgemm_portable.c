@@ -38,24 +38,24 @@ static void kernel_4x8(size_t k, float alpha, const float *a, ptrdiff_t rs_a,
 
 /* Portable nb__sgemm_pack_b (the scalar path's; AVX2 has a vectorised one). */
 void nb__sgemm_pack_b_portable(float *dst, const float *b, size_t ldb, int trans, size_t p0,
-                               int kc, size_t j0, int cols, int nr) {
-    if (!trans) {
-        const float *src = b + p0 * ldb + j0;
-        for (int p = 0; p < kc; p++) {
-            const float *s = src + p * ldb;
-            float *d = dst + (size_t)p * nr;
-            int j = 0;
-            for (; j < cols; j++) d[j] = s[j];
-            for (; j < nr; j++) d[j] = 0.0f;
+                               int kc, size_t j0, int nc, int nr) {
+    for (int s = 0; s * nr < nc; s++) {
+        const int cols = nc - s * nr < nr ? nc - s * nr : nr;
+        float *d = dst + (size_t)s * nr * kc;
+        const size_t js = j0 + (size_t)s * nr;
+        if (!trans) {
+            for (int p = 0; p < kc; p++) {
+                const float *sp = b + (p0 + p) * ldb + js;
+                int j = 0;
+                for (; j < cols; j++) d[(size_t)p * nr + j] = sp[j];
+                for (; j < nr; j++) d[(size_t)p * nr + j] = 0.0f;
+            }
+        } else {
+            for (int j = 0; j < nr; j++) {
+                const float *sj = b + (js + j) * ldb + p0;
+                for (int p = 0; p < kc; p++) d[(size_t)p * nr + j] = j < cols ? sj[p] : 0.0f;
+            }
         }
-    } else {
-        const float *src = b + j0 * ldb + p0;
-        for (int j = 0; j < cols; j++) {
-            const float *s = src + j * ldb;
-            for (int p = 0; p < kc; p++) dst[(size_t)p * nr + j] = s[p];
-        }
-        for (int j = cols; j < nr; j++)
-            for (int p = 0; p < kc; p++) dst[(size_t)p * nr + j] = 0.0f;
     }
 }
 
