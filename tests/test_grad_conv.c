@@ -189,13 +189,15 @@ static void test_conv2d_reference(void **state) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) conv_case(&cases[i], 100 + i, 0);
 }
 
-/* Inputs whose column buffer exceeds the 4 Mi-float budget: several samples
- * per chunk with a short last chunk (38 = 37 + 1), and one sample per chunk. */
+/* Inputs whose column buffer exceeds the 1 Mi-float budget: several samples
+ * per chunk with a last chunk of one sample (37 = 4·9 + 1, 57 = 4·14 + 1),
+ * and one sample per chunk (one sample's columns exceed the budget). */
 static void test_conv2d_chunked(void **state) {
     (void)state;
-    conv_case(&(spec){38, 3, 64, 64, 2, 3, 3, {.pad_h = 1, .pad_w = 1}, 1}, 200, 0);
+    conv_case(&(spec){37, 3, 64, 64, 2, 3, 3, {.pad_h = 1, .pad_w = 1}, 1}, 200, 0);
     conv_case(&(spec){57, 4, 64, 64, 4, 3, 3, {.groups = 2, .pad_h = 1, .pad_w = 1}, 1}, 201, 0);
-    conv_case(&(spec){2, 16, 175, 175, 2, 3, 3, {0}, 1}, 202, 0);
+    conv_case(&(spec){2, 16, 90, 90, 2, 3, 3, {0}, 1}, 202, 0);
+    conv_case(&(spec){3, 16, 90, 90, 2, 3, 3, {.groups = 2}, 0}, 203, 0);
 }
 
 /* A recorded graph replayed with new input data recomputes everything,

@@ -37,7 +37,8 @@ nb_tensor *nb_conv2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
  * ceil mode). A stride of 0 means the kernel size (PyTorch's default);
  * padding must be at most half the kernel, as in PyTorch.
  * Max pooling treats padding as −∞ and sends each output's gradient to the
- * first maximal element of its window (row-major order); NaN propagates.
+ * first maximal element of its window (row-major order); NaN propagates
+ * (the gradient goes to the window's last NaN, as in PyTorch).
  * Average pooling counts padding zeros in the divisor (kh·kw), like
  * PyTorch's default count_include_pad=True. */
 nb_tensor *nb_max_pool2d(nb_ctx *ctx, nb_tensor *x, int kh, int kw, int sh, int sw, int ph,

@@ -13,32 +13,45 @@ static int threads(const nb_k_pool_geom *g, int64_t planes) {
                            MIN_ELEMS_PER_THREAD);
 }
 
-/* Max of a 2×2 window, first index on ties; the first NaN wins. */
+/* Whether v replaces the running maximum m: strictly greater (so the first
+ * of equal maxima stays), or NaN (so NaN propagates; the last NaN of a window
+ * is the one kept, exactly PyTorch's rule). Written as a select on comparison
+ * results, without branches, so the 2×2 loop vectorises: with random data
+ * the branches would mispredict half the time. */
+static inline int take(float v, float m) { return (v > m) | (v != v); }
+
 static void max_pool_2x2(const nb_k_pool_geom *g, const float *x, float *y, int32_t *arg) {
-    const int64_t w = g->w;
+    const int64_t w = g->w, ow = g->ow;
     for (int64_t oy = 0; oy < g->oh; oy++) {
         const float *r0 = x + 2 * oy * w, *r1 = r0 + w;
-        float *yr = y + oy * g->ow;
-        int32_t *ar = arg ? arg + oy * g->ow : NULL;
-        const int32_t base = (int32_t)(2 * oy * w);
-        for (int64_t ox = 0; ox < g->ow; ox++) {
+        float *yr = y + oy * ow;
+        if (!arg) {
+            for (int64_t ox = 0; ox < ow; ox++) {
+                const float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+                float m = a;
+                m = take(b, m) ? b : m;
+                m = take(c, m) ? c : m;
+                yr[ox] = take(d, m) ? d : m;
+            }
+            continue;
+        }
+        int32_t *ar = arg + oy * ow;
+        const int32_t base = (int32_t)(2 * oy * w), wi = (int32_t)w;
+        for (int64_t ox = 0; ox < ow; ox++) {
             const float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
             float m = a;
-            int32_t idx = base + (int32_t)(2 * ox);
-            if ((b > m || isnan(b)) && !isnan(m)) {
-                m = b;
-                idx = base + (int32_t)(2 * ox + 1);
-            }
-            if ((c > m || isnan(c)) && !isnan(m)) {
-                m = c;
-                idx = base + (int32_t)(w + 2 * ox);
-            }
-            if ((d > m || isnan(d)) && !isnan(m)) {
-                m = d;
-                idx = base + (int32_t)(w + 2 * ox + 1);
-            }
+            int32_t k = 0;
+            int t = take(b, m);
+            m = t ? b : m;
+            k = t ? 1 : k;
+            t = take(c, m);
+            m = t ? c : m;
+            k = t ? wi : k;
+            t = take(d, m);
+            m = t ? d : m;
+            k = t ? wi + 1 : k;
             yr[ox] = m;
-            if (ar) ar[ox] = idx;
+            ar[ox] = base + 2 * (int32_t)ox + k;
         }
     }
 }
@@ -55,8 +68,7 @@ static void max_pool_plane(const nb_k_pool_geom *g, const float *x, float *y, in
             for (int64_t i = i0; i < i1; i++) {
                 for (int64_t j = j0; j < j1; j++) {
                     const float v = x[i * g->w + j];
-                    /* once the maximum is NaN nothing replaces it */
-                    if ((v > m || isnan(v)) && !isnan(m)) {
+                    if (take(v, m)) {
                         m = v;
                         best = i * g->w + j;
                     }

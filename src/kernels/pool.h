@@ -11,7 +11,8 @@ typedef struct nb_k_pool_geom {
 } nb_k_pool_geom;
 
 /* y = max over each window of each of `planes` planes (padding is −∞; the
- * first maximum in row-major window order wins; NaN propagates). When arg is
+ * first maximum in row-major window order wins; NaN propagates, the last NaN
+ * of a window being the one chosen, as in PyTorch). When arg is
  * non-NULL it receives each maximum's index within its input plane. Every
  * window must hold at least one input element (padding <= half the kernel). */
 void nb_k_max_pool(const nb_k_pool_geom *g, int64_t planes, const float *x, float *y,
