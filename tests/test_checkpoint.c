@@ -256,28 +256,28 @@ static void test_corrupt_files_rejected(void **state) {
     char good[256];
     snprintf(good, sizeof good, "{%s,\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]}}", W);
     char j[32][320];
-    int k = 0;
-#define J(...) (snprintf(j[k], sizeof j[k], __VA_ARGS__), j[k++])
+    /* each case formats into its own buffer (initialisers are unsequenced) */
+#define J(i, ...) (snprintf(j[i], sizeof j[i], __VA_ARGS__), j[i])
     bad_case cases[] = {
         {"malformed JSON", "{\"w\": {\"dtype\": ", -1, -1, NB_ERR_FORMAT, "malformed JSON", "byte"},
         {"not an object", "[1, 2, 3]", -1, -1, NB_ERR_FORMAT, "not a JSON object", "byte 8"},
         {"header past EOF", good, 1 << 20, -1, NB_ERR_FORMAT, "past the end", "byte 0"},
         {"header huge", good, (int64_t)1 << 40, -1, NB_ERR_FORMAT, "exceeds", "byte 0"},
-        {"unknown dtype", J("{%s,\"b\":{\"dtype\":\"X32\",\"shape\":[3],\"data_offsets\":[24,36]}}", W), -1, -1, NB_ERR_FORMAT, "'b'", "unknown dtype"},
-        {"wrong dtype", J("{%s,\"b\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[24,30]}}", W), -1, -1, NB_ERR_FORMAT, "'b'", "expected F32"},
-        {"shape mismatch", J("{%s,\"b\":{\"dtype\":\"F32\",\"shape\":[1,3],\"data_offsets\":[24,36]}}", W), -1, -1, NB_ERR_SHAPE, "'b'", "expects [3]"},
-        {"offsets past end", J("{%s,\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,48]}}", W), -1, -1, NB_ERR_FORMAT, "'b'", "outside"},
-        {"offsets reversed", J("{%s,\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[36,24]}}", W), -1, -1, NB_ERR_FORMAT, "'b'", "outside"},
-        {"size mismatch", J("{%s,\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,32]}}", W), -1, -1, NB_ERR_FORMAT, "'b'", "need 12"},
-        {"overlap", J("{%s,\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[16,28]}}", W), -1, -1, NB_ERR_FORMAT, "overlap", "'w'"},
-        {"missing tensor", J("{%s}", W), -1, -1, NB_ERR_FORMAT, "missing tensor 'b'", "bad.safetensors"},
-        {"duplicate key", J("{%s,\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]},\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]}}", W), -1, -1, NB_ERR_FORMAT, "duplicate", "'b'"},
-        {"extra tensor", J("{%s,\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]},\"c\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[36,36]}}", W), -1, -1, NB_ERR_FORMAT, "unexpected tensor 'c'", "bad"},
-        {"fractional offset", J("{%s,\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24.5,36]}}", W), -1, -1, NB_ERR_FORMAT, "'b'", "data_offsets"},
-        {"negative dim", J("{%s,\"b\":{\"dtype\":\"F32\",\"shape\":[-3],\"data_offsets\":[24,36]}}", W), -1, -1, NB_ERR_FORMAT, "'b'", "shape[0]"},
-        {"missing field", J("{%s,\"b\":{\"dtype\":\"F32\",\"data_offsets\":[24,36]}}", W), -1, -1, NB_ERR_FORMAT, "'b'", "shape"},
-        {"metadata not string", J("{\"__metadata__\":{\"k\":3},%s,\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]}}", W), -1, -1, NB_ERR_FORMAT, "metadata", "\"k\""},
-        {"trailing garbage", J("%s xyz", good), -1, -1, NB_ERR_FORMAT, "after the JSON", "byte"},
+        {"unknown dtype", J(0, "{%s,\"b\":{\"dtype\":\"X32\",\"shape\":[3],\"data_offsets\":[24,36]}}", W), -1, -1, NB_ERR_FORMAT, "'b'", "unknown dtype"},
+        {"wrong dtype", J(1, "{%s,\"b\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[24,30]}}", W), -1, -1, NB_ERR_FORMAT, "'b'", "expected F32"},
+        {"shape mismatch", J(2, "{%s,\"b\":{\"dtype\":\"F32\",\"shape\":[1,3],\"data_offsets\":[24,36]}}", W), -1, -1, NB_ERR_SHAPE, "'b'", "expects [3]"},
+        {"offsets past end", J(3, "{%s,\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,48]}}", W), -1, -1, NB_ERR_FORMAT, "'b'", "outside"},
+        {"offsets reversed", J(4, "{%s,\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[36,24]}}", W), -1, -1, NB_ERR_FORMAT, "'b'", "outside"},
+        {"size mismatch", J(5, "{%s,\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,32]}}", W), -1, -1, NB_ERR_FORMAT, "'b'", "need 12"},
+        {"overlap", J(6, "{%s,\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[16,28]}}", W), -1, -1, NB_ERR_FORMAT, "overlap", "'w'"},
+        {"missing tensor", J(7, "{%s}", W), -1, -1, NB_ERR_FORMAT, "missing tensor 'b'", "bad.safetensors"},
+        {"duplicate key", J(8, "{%s,\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]},\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]}}", W), -1, -1, NB_ERR_FORMAT, "duplicate", "'b'"},
+        {"extra tensor", J(9, "{%s,\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]},\"c\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[36,36]}}", W), -1, -1, NB_ERR_FORMAT, "unexpected tensor 'c'", "bad"},
+        {"fractional offset", J(10, "{%s,\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24.5,36]}}", W), -1, -1, NB_ERR_FORMAT, "'b'", "data_offsets"},
+        {"negative dim", J(11, "{%s,\"b\":{\"dtype\":\"F32\",\"shape\":[-3],\"data_offsets\":[24,36]}}", W), -1, -1, NB_ERR_FORMAT, "'b'", "shape[0]"},
+        {"missing field", J(12, "{%s,\"b\":{\"dtype\":\"F32\",\"data_offsets\":[24,36]}}", W), -1, -1, NB_ERR_FORMAT, "'b'", "shape"},
+        {"metadata not string", J(13, "{\"__metadata__\":{\"k\":3},%s,\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]}}", W), -1, -1, NB_ERR_FORMAT, "metadata", "\"k\""},
+        {"trailing garbage", J(14, "%s xyz", good), -1, -1, NB_ERR_FORMAT, "after the JSON", "byte"},
         {"data truncated", good, -1, 30, NB_ERR_FORMAT, "'b'", "outside"},
     };
 #undef J
