@@ -291,7 +291,7 @@ static void test_pair_errors(void **state) {
     opts.num_classes = 4;
     assert_int_equal(nb_idx_load_pair(ip, lp, &opts, &ds, err, sizeof err), NB_ERR_FORMAT);
     assert_err_has(err, lp);
-    assert_err_has(err, "label 4 is 4, expected a class id below 4");
+    assert_err_has(err, "byte 12: label of sample 4 is 4, expected a class id (an integer in 0..3)");
     opts.num_classes = 10;
     assert_int_equal(nb_idx_load_pair(ip, lp, &opts, &ds, err, sizeof err), NB_OK);
     assert_int_equal(ds.num_classes, 10);

@@ -233,7 +233,7 @@ static void test_dataset(void **state) {
     const char *dicts[] = {"{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }",
                            "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }",
                            "{'descr': '<i8', 'fortran_order': False, 'shape': (2, 2), }"};
-    const char *msgs[] = {"label 1 is 0.5, expected a class id", "labels must have shape [4]",
+    const char *msgs[] = {"label of sample 1 is 0.5, expected a class id", "labels must have shape [4]",
                           "labels must have shape [4]"};
     for (int k = 0; k < 3; k++) {
         if (k == 0) {

@@ -186,7 +186,7 @@ int nb_idx_load_pair(const char *images_path, const char *labels_path, const nb_
     for (int64_t i = 0; i < ds->n; i++) ds->y[i] = (float)lab.data[i];
     nb_idx_free(&img);
     nb_idx_free(&lab);
-    rc = nb__check_labels(ds, opts, labels_path, err, errlen);
+    rc = nb__check_labels(ds, opts, labels_path, 8, err, errlen); /* 1-d header: 8 bytes */
     if (rc == NB_OK)
         rc = nb__dataset_apply_opts_norm(ds, opts, NB_NORM_SCALE, images_path, err, errlen);
     if (rc != NB_OK) nb_dataset_free(ds);

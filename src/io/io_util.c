@@ -195,21 +195,21 @@ int nb__read_input(const char *path, uint8_t **buf, size_t *len, char *err, size
     return NB_OK;
 }
 
-int nb__check_labels(nb_dataset *ds, const nb_data_opts *opts, const char *name, char *err,
-                     size_t errlen) {
+int nb__check_labels(nb_dataset *ds, const nb_data_opts *opts, const char *name, int64_t byte0,
+                     char *err, size_t errlen) {
     int limit = opts && opts->num_classes > 0 ? opts->num_classes : 0;
+    int top = limit ? limit : NB__MAX_CLASSES;
     double maxv = -1.0;
     for (int64_t i = 0; i < ds->n; i++) {
         float v = ds->y[i];
-        if (!(v >= 0.0f) || v != floorf(v) || v >= (float)NB__MAX_CLASSES)
+        if (!(v >= 0.0f) || v != floorf(v) || v >= (float)top) {
+            char where[48] = "";
+            if (byte0 >= 0) snprintf(where, sizeof where, "byte %lld: ", (long long)(byte0 + i));
             return nb__io_fail(err, errlen, NB_ERR_FORMAT,
-                               "%s: label %lld is %g, expected a class id (an integer in 0..%d)",
-                               name, (long long)i, (double)v,
-                               (limit ? limit : NB__MAX_CLASSES) - 1);
-        if (limit && v >= (float)limit)
-            return nb__io_fail(err, errlen, NB_ERR_FORMAT,
-                               "%s: label %lld is %g, expected a class id below %d", name,
-                               (long long)i, (double)v, limit);
+                               "%s: %slabel of sample %lld is %g, expected a class id (an integer "
+                               "in 0..%d)",
+                               name, where, (long long)i, (double)v, top - 1);
+        }
         if (v > maxv) maxv = v;
     }
     ds->num_classes = limit ? limit : (int)maxv + 1;

@@ -40,9 +40,11 @@ char *nb__strndup(const char *s, size_t n);
 /* Shared by the loaders: apply opts (stats or the default kind) to a raw dataset. */
 int nb__dataset_apply_opts_norm(nb_dataset *ds, const nb_data_opts *opts, int default_kind,
                                 const char *name, char *err, size_t errlen);
-/* Labels must be integers in [0, limit); sets ds->num_classes. */
-int nb__check_labels(nb_dataset *ds, const nb_data_opts *opts, const char *name, char *err,
-                     size_t errlen);
+/* Labels must be integers in [0, opts->num_classes or NB__MAX_CLASSES); sets
+ * ds->num_classes. byte0 >= 0: file offset of label 0 (one byte per label),
+ * named in the message. */
+int nb__check_labels(nb_dataset *ds, const nb_data_opts *opts, const char *name, int64_t byte0,
+                     char *err, size_t errlen);
 
 /* Largest class id accepted when the class count is inferred from the labels. */
 #define NB__MAX_CLASSES 1000000

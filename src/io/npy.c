@@ -383,7 +383,7 @@ int nb_dataset_load_npy(const char *features_path, const char *labels_path,
     if (labels_path) {
         ds->y = fy.data;
         fy.data = NULL;
-        rc = nb__check_labels(ds, opts, labels_path, err, errlen);
+        rc = nb__check_labels(ds, opts, labels_path, -1, err, errlen);
         if (rc != NB_OK) goto fail;
     }
     rc = nb__dataset_apply_opts_norm(ds, opts, dtype == NB_NPY_U1 ? NB_NORM_SCALE : NB_NORM_STANDARD,
