@@ -20,6 +20,20 @@
 /* Elementwise jobs below this many element-operations stay on one thread. */
 #define NB_EW_MIN_PER_THREAD 65536.0
 
+/* for (int64_t VAR = 0; VAR < COUNT; VAR++) { BODY } on `nt` threads (a
+ * variable of that name at the call site). With nt <= 1 no OpenMP construct
+ * is entered at all: a serialised parallel region still allocates in some
+ * runtimes (LLVM's libomp), and a training step must not allocate. */
+#define NB__EW_PARALLEL_FOR(var, count, ...)                                                \
+    do {                                                                                    \
+        if (nt <= 1) {                                                                      \
+            for (int64_t var = 0; var < (count); var++) { __VA_ARGS__; }                    \
+        } else {                                                                            \
+            _Pragma("omp parallel for num_threads(nt) schedule(static)")                    \
+            for (int64_t var = 0; var < (count); var++) { __VA_ARGS__; }                    \
+        }                                                                                   \
+    } while (0)
+
 /* Whether the SIMD files implement op (forward and backward); the rest always
  * run the scalar loop. */
 int nb__ew_unary_vectorised(nb_unop op);

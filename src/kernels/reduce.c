@@ -94,11 +94,10 @@ void nb_k_sum_axis(const float *x, int64_t outer, int64_t n, int64_t inner, floa
     const int nt = nb__threads_for((double)slices * (double)n, NB_EW_MIN_PER_THREAD);
     /* each output is one slice's own pairwise sum, so splitting slices
      * across threads does not change any result */
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t j = 0; j < slices; j++) {
+    NB__EW_PARALLEL_FOR(j, slices, {
         const int64_t o = j / inner, i = j % inner;
         out[j] = n > 0 ? sum_pairwise(x + o * n * inner + i, n, inner, leaf) : 0.0f;
-    }
+    });
 }
 
 /* Whether v should replace the current maximum m: strictly larger (so ties

@@ -73,14 +73,13 @@ void nb_k_softmax(const float *x, int64_t outer, int64_t n, int64_t inner, float
     const row_fns f = pick();
     if (f.max && inner == 1) {
         const int nt = row_threads(outer, n, 8.0);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-        for (int64_t o = 0; o < outer; o++) {
+        NB__EW_PARALLEL_FOR(o, outer, {
             const float *xr = x + o * n;
             float *yr = y + o * n;
             const float m = f.max(xr, n);
             const float s = f.exp_sum(xr, n, m, yr);
             f.scale(yr, n, 1.0f / s, yr);
-        }
+        });
         return;
     }
     for (int64_t o = 0; o < outer; o++)
@@ -106,8 +105,8 @@ void nb_k_log_softmax(const float *x, int64_t outer, int64_t n, int64_t inner, f
     const row_fns f = pick();
     if (f.max && inner == 1) {
         const int nt = row_threads(outer, n, 8.0);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-        for (int64_t o = 0; o < outer; o++) f.sub(x + o * n, n, row_lse(&f, x + o * n, n), y + o * n);
+        NB__EW_PARALLEL_FOR(o, outer,
+                            f.sub(x + o * n, n, row_lse(&f, x + o * n, n), y + o * n));
         return;
     }
     for (int64_t o = 0; o < outer; o++)
@@ -124,11 +123,10 @@ void nb_k_softmax_backward(const float *y, const float *dy, int64_t outer, int64
     const row_fns f = pick();
     if (f.max && inner == 1 && n > 0) {
         const int nt = row_threads(outer, n, 2.0);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-        for (int64_t o = 0; o < outer; o++) {
+        NB__EW_PARALLEL_FOR(o, outer, {
             const int64_t b = o * n;
             f.softmax_bwd(y + b, dy + b, n, f.dot(dy + b, y + b, n), dx + b);
-        }
+        });
         return;
     }
     for (int64_t o = 0; o < outer; o++)
@@ -150,11 +148,10 @@ void nb_k_log_softmax_backward(const float *y, const float *dy, int64_t outer, i
     const row_fns f = pick();
     if (f.max && inner == 1 && n > 0) {
         const int nt = row_threads(outer, n, 8.0);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-        for (int64_t o = 0; o < outer; o++) {
+        NB__EW_PARALLEL_FOR(o, outer, {
             const int64_t b = o * n;
             f.log_softmax_bwd(y + b, dy + b, n, f.sum(dy + b, n), dx + b);
-        }
+        });
         return;
     }
     for (int64_t o = 0; o < outer; o++)
@@ -194,9 +191,10 @@ double nb_k_cross_entropy(const float *z, const float *labels, int64_t rows, int
                           float eps, float *lse) {
     const row_fns f = pick();
     const int nt = row_threads(rows, C, 8.0);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t r = 0; r < rows; r++)
-        lse[r] = f.max && C > 0 ? row_lse(&f, z + r * C, C) : slice_lse(z + r * C, C, 1);
+    NB__EW_PARALLEL_FOR(r, rows, {
+        const float *zr = z + r * C;
+        lse[r] = f.max && C > 0 ? row_lse(&f, zr, C) : slice_lse(zr, C, 1);
+    });
     return xent_total(z, labels, rows, C, eps, lse);
 }
 
@@ -214,20 +212,18 @@ void nb_k_cross_entropy_backward(const float *z, const float *labels, const floa
                                  int64_t rows, int64_t C, float eps, float scale, float *dz) {
     const row_fns f = pick();
     const int nt = row_threads(rows, C, 8.0);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t r = 0; r < rows; r++)
-        xent_grad_row(&f, z + r * C, labels[r], C, lse[r], eps, scale, dz + r * C);
+    NB__EW_PARALLEL_FOR(r, rows,
+                        xent_grad_row(&f, z + r * C, labels[r], C, lse[r], eps, scale, dz + r * C));
 }
 
 double nb_k_cross_entropy_fused(const float *z, const float *labels, int64_t rows, int64_t C,
                                 float eps, float scale, float *lse, float *dz) {
     const row_fns f = pick();
     const int nt = row_threads(rows, C, 16.0);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t r = 0; r < rows; r++) {
+    NB__EW_PARALLEL_FOR(r, rows, {
         const float *zr = z + r * C;
         lse[r] = f.max && C > 0 ? row_lse(&f, zr, C) : slice_lse(zr, C, 1);
         xent_grad_row(&f, zr, labels[r], C, lse[r], eps, scale, dz + r * C);
-    }
+    });
     return xent_total(z, labels, rows, C, eps, lse);
 }
