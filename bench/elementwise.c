@@ -53,7 +53,9 @@ static void run(int k) {
     case K_GELU: nb_k_unary(NB_UN_GELU_ERF, N, a, c, 0, 0); break;
     case K_EXP: nb_k_unary(NB_UN_EXP, N, a, c, 0, 0); break;
     case K_SOFTMAX: nb_k_softmax(a, R, C, 1, c); break;
-    case K_XENT: sink = (float)nb_k_cross_entropy_fused(a, labels, R, C, 0.0f, 1e-6f, lse, d); break;
+    case K_XENT:
+        sink = (float)nb_k_cross_entropy_fused(a, labels, R, C, 0.0f, 1e-6f, lse, d);
+        break;
     case K_SUM: sink = nb_k_sum(a, N); break;
     }
 }
