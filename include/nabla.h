@@ -11,6 +11,7 @@
 #include "nabla/ops.h"
 #include "nabla/kernels.h"
 #include "nabla/data.h"
+#include "nabla/conv.h"
 #include "nabla/nn.h"
 #include "nabla/optim.h"
 #include "nabla/checkpoint.h"
