@@ -1,10 +1,13 @@
 /* kernels/conv.c — im2col/col2im and the chunk layout moves used by conv2d.
  * Each (sample, channel) pair is an independent task writing its own rows of
  * the column buffer (im2col) or its own plane of dx (col2im), so both split
- * over threads without atomics and give the same result for any thread count. */
+ * over threads without atomics and give the same result for any thread count.
+ * On one thread no OpenMP construct is entered (NB__EW_PARALLEL_FOR): some
+ * runtimes allocate even for a serialised region. */
 #include <string.h>
 
 #include "kernels/conv.h"
+#include "kernels/elementwise.h"
 #include "kernels/kernels.h"
 
 /* Elements moved per thread below which a fork costs more than it saves. */
@@ -24,108 +27,112 @@ static void valid_range(int64_t n, int64_t nout, int64_t s, int64_t p, int64_t o
     *hi = b;
 }
 
-void nb_k_im2col(const nb_k_conv_geom *g, int64_t ns, const float *x, int64_t x_stride,
-                 float *col, int64_t ldcol) {
-    const int64_t P = g->oh * g->ow, HW = g->h * g->w;
-    const int T = nb__threads_for((double)ns * g->c * g->kh * g->kw * P, MIN_ELEMS_PER_THREAD);
-#pragma omp parallel for collapse(2) schedule(static) num_threads(T) if (T > 1)
-    for (int64_t s = 0; s < ns; s++) {
-        for (int64_t ci = 0; ci < g->c; ci++) {
-            const float *plane = x + s * x_stride + ci * HW;
-            for (int64_t i = 0; i < g->kh; i++) {
-                int64_t y0, y1;
-                valid_range(g->h, g->oh, g->sh, g->ph, i * g->dh, &y0, &y1);
-                for (int64_t j = 0; j < g->kw; j++) {
-                    int64_t x0, x1;
-                    valid_range(g->w, g->ow, g->sw, g->pw, j * g->dw, &x0, &x1);
-                    float *row = col + ((ci * g->kh + i) * g->kw + j) * ldcol + s * P;
-                    if (y0 > 0) memset(row, 0, (size_t)(y0 * g->ow) * sizeof(float));
-                    if (y1 < g->oh)
-                        memset(row + y1 * g->ow, 0, (size_t)((g->oh - y1) * g->ow) * sizeof(float));
-                    const int64_t xoff = x0 * g->sw - g->pw + j * g->dw;
-                    for (int64_t y = y0; y < y1; y++) {
-                        float *r = row + y * g->ow;
-                        const float *src = plane + (y * g->sh - g->ph + i * g->dh) * g->w + xoff;
-                        for (int64_t q = 0; q < x0; q++) r[q] = 0.0f;
-                        if (g->sw == 1) {
-                            float *d = r + x0;
-                            for (int64_t q = 0; q < x1 - x0; q++) d[q] = src[q];
-                        } else {
-                            for (int64_t q = x0; q < x1; q++) r[q] = src[(q - x0) * g->sw];
-                        }
-                        for (int64_t q = x1; q < g->ow; q++) r[q] = 0.0f;
-                    }
+/* One input channel ci of one sample (its plane) into its kh·kw rows of
+ * the column buffer, starting at that sample's first column. */
+static void im2col_plane(const nb_k_conv_geom *g, const float *plane, int64_t ci, float *col,
+                         int64_t ldcol) {
+    for (int64_t i = 0; i < g->kh; i++) {
+        int64_t y0, y1;
+        valid_range(g->h, g->oh, g->sh, g->ph, i * g->dh, &y0, &y1);
+        for (int64_t j = 0; j < g->kw; j++) {
+            int64_t x0, x1;
+            valid_range(g->w, g->ow, g->sw, g->pw, j * g->dw, &x0, &x1);
+            float *row = col + ((ci * g->kh + i) * g->kw + j) * ldcol;
+            if (y0 > 0) memset(row, 0, (size_t)(y0 * g->ow) * sizeof(float));
+            if (y1 < g->oh)
+                memset(row + y1 * g->ow, 0, (size_t)((g->oh - y1) * g->ow) * sizeof(float));
+            const int64_t xoff = x0 * g->sw - g->pw + j * g->dw;
+            for (int64_t y = y0; y < y1; y++) {
+                float *r = row + y * g->ow;
+                const float *src = plane + (y * g->sh - g->ph + i * g->dh) * g->w + xoff;
+                for (int64_t q = 0; q < x0; q++) r[q] = 0.0f;
+                if (g->sw == 1) {
+                    float *d = r + x0;
+                    for (int64_t q = 0; q < x1 - x0; q++) d[q] = src[q];
+                } else {
+                    for (int64_t q = x0; q < x1; q++) r[q] = src[(q - x0) * g->sw];
+                }
+                for (int64_t q = x1; q < g->ow; q++) r[q] = 0.0f;
+            }
+        }
+    }
+}
+
+/* The adjoint of im2col_plane: accumulate the plane's rows into dx's plane. */
+static void col2im_plane(const nb_k_conv_geom *g, const float *col, int64_t ldcol, int64_t ci,
+                         float *plane) {
+    for (int64_t i = 0; i < g->kh; i++) {
+        int64_t y0, y1;
+        valid_range(g->h, g->oh, g->sh, g->ph, i * g->dh, &y0, &y1);
+        for (int64_t j = 0; j < g->kw; j++) {
+            int64_t x0, x1;
+            valid_range(g->w, g->ow, g->sw, g->pw, j * g->dw, &x0, &x1);
+            const float *row = col + ((ci * g->kh + i) * g->kw + j) * ldcol;
+            const int64_t xoff = x0 * g->sw - g->pw + j * g->dw;
+            for (int64_t y = y0; y < y1; y++) {
+                const float *r = row + y * g->ow;
+                float *dst = plane + (y * g->sh - g->ph + i * g->dh) * g->w + xoff;
+                if (g->sw == 1) {
+                    const float *sr = r + x0;
+                    for (int64_t q = 0; q < x1 - x0; q++) dst[q] += sr[q];
+                } else {
+                    for (int64_t q = x0; q < x1; q++) dst[(q - x0) * g->sw] += r[q];
                 }
             }
         }
     }
+}
+
+/* Tasks t < ns·c are (sample t / c, channel t % c). */
+void nb_k_im2col(const nb_k_conv_geom *g, int64_t ns, const float *x, int64_t x_stride,
+                 float *col, int64_t ldcol) {
+    const int64_t P = g->oh * g->ow, HW = g->h * g->w, c = g->c;
+    const int nt = nb__threads_for((double)ns * c * g->kh * g->kw * P, MIN_ELEMS_PER_THREAD);
+    NB__EW_PARALLEL_FOR(t, ns * c,
+                        im2col_plane(g, x + (t / c) * x_stride + (t % c) * HW, t % c,
+                                     col + (t / c) * P, ldcol));
 }
 
 void nb_k_col2im_acc(const nb_k_conv_geom *g, int64_t ns, const float *col, int64_t ldcol,
                      float *dx, int64_t dx_stride) {
-    const int64_t P = g->oh * g->ow, HW = g->h * g->w;
-    const int T = nb__threads_for((double)ns * g->c * g->kh * g->kw * P, MIN_ELEMS_PER_THREAD);
-#pragma omp parallel for collapse(2) schedule(static) num_threads(T) if (T > 1)
-    for (int64_t s = 0; s < ns; s++) {
-        for (int64_t ci = 0; ci < g->c; ci++) {
-            float *plane = dx + s * dx_stride + ci * HW;
-            for (int64_t i = 0; i < g->kh; i++) {
-                int64_t y0, y1;
-                valid_range(g->h, g->oh, g->sh, g->ph, i * g->dh, &y0, &y1);
-                for (int64_t j = 0; j < g->kw; j++) {
-                    int64_t x0, x1;
-                    valid_range(g->w, g->ow, g->sw, g->pw, j * g->dw, &x0, &x1);
-                    const float *row = col + ((ci * g->kh + i) * g->kw + j) * ldcol + s * P;
-                    const int64_t xoff = x0 * g->sw - g->pw + j * g->dw;
-                    for (int64_t y = y0; y < y1; y++) {
-                        const float *r = row + y * g->ow;
-                        float *dst = plane + (y * g->sh - g->ph + i * g->dh) * g->w + xoff;
-                        if (g->sw == 1) {
-                            const float *sr = r + x0;
-                            for (int64_t q = 0; q < x1 - x0; q++) dst[q] += sr[q];
-                        } else {
-                            for (int64_t q = x0; q < x1; q++) dst[(q - x0) * g->sw] += r[q];
-                        }
-                    }
-                }
-            }
-        }
-    }
+    const int64_t P = g->oh * g->ow, HW = g->h * g->w, c = g->c;
+    const int nt = nb__threads_for((double)ns * c * g->kh * g->kw * P, MIN_ELEMS_PER_THREAD);
+    NB__EW_PARALLEL_FOR(t, ns * c,
+                        col2im_plane(g, col + (t / c) * P, ldcol, t % c,
+                                     dx + (t / c) * dx_stride + (t % c) * HW));
 }
 
 void nb_k_conv_gather(int64_t ns, int64_t no, int64_t p, const float *src, int64_t src_stride,
                       float *dst) {
-    const int T = nb__threads_for((double)ns * no * p, MIN_ELEMS_PER_THREAD);
-#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
-    for (int64_t s = 0; s < ns; s++)
+    const int nt = nb__threads_for((double)ns * no * p, MIN_ELEMS_PER_THREAD);
+    NB__EW_PARALLEL_FOR(s, ns, {
         for (int64_t o = 0; o < no; o++)
             memcpy(dst + o * ns * p + s * p, src + s * src_stride + o * p, (size_t)p * sizeof(float));
+    });
 }
 
 void nb_k_conv_scatter(int64_t ns, int64_t no, int64_t p, const float *src, const float *bias,
                        float *dst, int64_t dst_stride) {
-    const int T = nb__threads_for((double)ns * no * p, MIN_ELEMS_PER_THREAD);
-#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
-    for (int64_t s = 0; s < ns; s++) {
+    const int nt = nb__threads_for((double)ns * no * p, MIN_ELEMS_PER_THREAD);
+    NB__EW_PARALLEL_FOR(s, ns, {
         for (int64_t o = 0; o < no; o++) {
             const float *a = src + o * ns * p + s * p;
             float *d = dst + s * dst_stride + o * p;
             const float bo = bias ? bias[o] : 0.0f;
             for (int64_t q = 0; q < p; q++) d[q] = a[q] + bo;
         }
-    }
+    });
 }
 
 void nb_k_add_channel_bias(int64_t ns, int64_t no, int64_t p, const float *bias, float *y) {
-    const int T = nb__threads_for((double)ns * no * p, MIN_ELEMS_PER_THREAD);
-#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
-    for (int64_t s = 0; s < ns; s++) {
+    const int nt = nb__threads_for((double)ns * no * p, MIN_ELEMS_PER_THREAD);
+    NB__EW_PARALLEL_FOR(s, ns, {
         for (int64_t o = 0; o < no; o++) {
             float *d = y + (s * no + o) * p;
             const float bo = bias[o];
             for (int64_t q = 0; q < p; q++) d[q] += bo;
         }
-    }
+    });
 }
 
 /* Each plane is summed in float over 8 interleaved lanes (vectorisable, and

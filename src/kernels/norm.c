@@ -1,8 +1,10 @@
 /* kernels/norm.c — batch-normalisation loops. Channels are independent, so
  * they split over threads; per-channel sums are in double and in a fixed
- * order, so results do not depend on the thread count. */
+ * order, so results do not depend on the thread count. On one thread no
+ * OpenMP construct is entered (NB__EW_PARALLEL_FOR). */
 #include <stddef.h>
 
+#include "kernels/elementwise.h"
 #include "kernels/kernels.h"
 #include "kernels/norm.h"
 
@@ -10,9 +12,8 @@
 
 void nb_k_bn_stats(int64_t n, int64_t c, int64_t inner, const float *x, float *mean, float *var) {
     const int64_t m = n * inner;
-    const int T = nb__threads_for(2.0 * (double)(n * c * inner), MIN_ELEMS_PER_THREAD);
-#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
-    for (int64_t ch = 0; ch < c; ch++) {
+    const int nt = nb__threads_for(2.0 * (double)(n * c * inner), MIN_ELEMS_PER_THREAD);
+    NB__EW_PARALLEL_FOR(ch, c, {
         double s = 0.0;
         for (int64_t i = 0; i < n; i++) {
             const float *p = x + (i * c + ch) * inner;
@@ -29,31 +30,29 @@ void nb_k_bn_stats(int64_t n, int64_t c, int64_t inner, const float *x, float *m
         }
         mean[ch] = (float)mu;
         var[ch] = m > 0 ? (float)(ss / (double)m) : 0.0f;
-    }
+    });
 }
 
 void nb_k_bn_apply(int64_t n, int64_t c, int64_t inner, const float *x, const float *mean,
                    const float *invstd, const float *gamma, const float *beta, float *y) {
-    const int T = nb__threads_for((double)(n * c * inner), MIN_ELEMS_PER_THREAD);
-#pragma omp parallel for collapse(2) schedule(static) num_threads(T) if (T > 1)
-    for (int64_t i = 0; i < n; i++) {
-        for (int64_t ch = 0; ch < c; ch++) {
-            const float scale = invstd[ch] * (gamma ? gamma[ch] : 1.0f);
-            const float shift = (beta ? beta[ch] : 0.0f) - mean[ch] * scale;
-            const float *p = x + (i * c + ch) * inner;
-            float *q = y + (i * c + ch) * inner;
-            for (int64_t k = 0; k < inner; k++) q[k] = p[k] * scale + shift;
-        }
-    }
+    const int nt = nb__threads_for((double)(n * c * inner), MIN_ELEMS_PER_THREAD);
+    /* task t is sample t / c, channel t % c: one contiguous run of inner values */
+    NB__EW_PARALLEL_FOR(t, n * c, {
+        const int64_t ch = t % c;
+        const float scale = invstd[ch] * (gamma ? gamma[ch] : 1.0f);
+        const float shift = (beta ? beta[ch] : 0.0f) - mean[ch] * scale;
+        const float *p = x + t * inner;
+        float *q = y + t * inner;
+        for (int64_t k = 0; k < inner; k++) q[k] = p[k] * scale + shift;
+    });
 }
 
 void nb_k_bn_backward(int64_t n, int64_t c, int64_t inner, const float *x, const float *dy,
                       const float *mean, const float *invstd, const float *gamma,
                       int batch_stats, float *dx, float *dgamma, float *dbeta) {
     const int64_t m = n * inner;
-    const int T = nb__threads_for(3.0 * (double)(n * c * inner), MIN_ELEMS_PER_THREAD);
-#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
-    for (int64_t ch = 0; ch < c; ch++) {
+    const int nt = nb__threads_for(3.0 * (double)(n * c * inner), MIN_ELEMS_PER_THREAD);
+    NB__EW_PARALLEL_FOR(ch, c, {
         const float mu = mean[ch], is = invstd[ch];
         double sdy = 0.0, sdyx = 0.0; /* Σ dy and Σ dy·x̂ */
         for (int64_t i = 0; i < n; i++) {
@@ -65,15 +64,16 @@ void nb_k_bn_backward(int64_t n, int64_t c, int64_t inner, const float *x, const
         }
         if (dgamma) dgamma[ch] += (float)sdyx;
         if (dbeta) dbeta[ch] += (float)sdy;
-        if (!dx) continue;
-        const float k = is * (gamma ? gamma[ch] : 1.0f);
-        const float mdy = batch_stats ? (float)(sdy / (double)m) : 0.0f;
-        const float mdyx = batch_stats ? (float)(sdyx / (double)m) : 0.0f;
-        for (int64_t i = 0; i < n; i++) {
-            const float *p = x + (i * c + ch) * inner, *g = dy + (i * c + ch) * inner;
-            float *d = dx + (i * c + ch) * inner;
-            for (int64_t q = 0; q < inner; q++)
-                d[q] += k * (g[q] - mdy - (p[q] - mu) * is * mdyx);
+        if (dx) {
+            const float k = is * (gamma ? gamma[ch] : 1.0f);
+            const float mdy = batch_stats ? (float)(sdy / (double)m) : 0.0f;
+            const float mdyx = batch_stats ? (float)(sdyx / (double)m) : 0.0f;
+            for (int64_t i = 0; i < n; i++) {
+                const float *p = x + (i * c + ch) * inner, *g = dy + (i * c + ch) * inner;
+                float *d = dx + (i * c + ch) * inner;
+                for (int64_t q = 0; q < inner; q++)
+                    d[q] += k * (g[q] - mdy - (p[q] - mu) * is * mdyx);
+            }
         }
-    }
+    });
 }

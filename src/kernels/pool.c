@@ -1,8 +1,10 @@
 /* kernels/pool.c — pooling loops. Planes are independent (each writes only
  * its own output and its own dx plane), so they split over threads without
- * atomics. 2×2 stride-2 max pooling, the common CNN case, has its own loop. */
+ * atomics (on one thread no OpenMP construct is entered: NB__EW_PARALLEL_FOR).
+ * 2×2 stride-2 max pooling, the common CNN case, has its own loop. */
 #include <math.h>
 
+#include "kernels/elementwise.h"
 #include "kernels/kernels.h"
 #include "kernels/pool.h"
 
@@ -85,35 +87,32 @@ void nb_k_max_pool(const nb_k_pool_geom *g, int64_t planes, const float *x, floa
     const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
     const int fast = g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 &&
                      g->pw == 0;
-    const int T = threads(g, planes);
-#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
-    for (int64_t c = 0; c < planes; c++) {
+    const int nt = threads(g, planes);
+    NB__EW_PARALLEL_FOR(c, planes, {
         if (fast)
             max_pool_2x2(g, x + c * hw, y + c * ohw, arg ? arg + c * ohw : NULL);
         else
             max_pool_plane(g, x + c * hw, y + c * ohw, arg ? arg + c * ohw : NULL);
-    }
+    });
 }
 
 void nb_k_max_pool_backward(const nb_k_pool_geom *g, int64_t planes, const float *dy,
                             const int32_t *arg, float *dx) {
     const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
-    const int T = threads(g, planes);
-#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
-    for (int64_t c = 0; c < planes; c++) {
+    const int nt = threads(g, planes);
+    NB__EW_PARALLEL_FOR(c, planes, {
         float *d = dx + c * hw;
         const float *gy = dy + c * ohw;
         const int32_t *a = arg + c * ohw;
         for (int64_t q = 0; q < ohw; q++) d[a[q]] += gy[q];
-    }
+    });
 }
 
 void nb_k_avg_pool(const nb_k_pool_geom *g, int64_t planes, const float *x, float *y) {
     const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
     const float inv = 1.0f / (float)(g->kh * g->kw);
-    const int T = threads(g, planes);
-#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
-    for (int64_t c = 0; c < planes; c++) {
+    const int nt = threads(g, planes);
+    NB__EW_PARALLEL_FOR(c, planes, {
         const float *xp = x + c * hw;
         float *yp = y + c * ohw;
         for (int64_t oy = 0; oy < g->oh; oy++) {
@@ -128,15 +127,14 @@ void nb_k_avg_pool(const nb_k_pool_geom *g, int64_t planes, const float *x, floa
                 yp[oy * g->ow + ox] = s * inv;
             }
         }
-    }
+    });
 }
 
 void nb_k_avg_pool_backward(const nb_k_pool_geom *g, int64_t planes, const float *dy, float *dx) {
     const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
     const float inv = 1.0f / (float)(g->kh * g->kw);
-    const int T = threads(g, planes);
-#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
-    for (int64_t c = 0; c < planes; c++) {
+    const int nt = threads(g, planes);
+    NB__EW_PARALLEL_FOR(c, planes, {
         float *dp = dx + c * hw;
         const float *gy = dy + c * ohw;
         for (int64_t oy = 0; oy < g->oh; oy++) {
@@ -150,27 +148,25 @@ void nb_k_avg_pool_backward(const nb_k_pool_geom *g, int64_t planes, const float
                     for (int64_t j = j0; j < j1; j++) dp[i * g->w + j] += v;
             }
         }
-    }
+    });
 }
 
 /* Sums in double: a plane may be large (global pooling of a big feature map). */
 void nb_k_plane_mean(int64_t planes, int64_t hw, const float *x, float *y) {
-    const int T = nb__threads_for((double)planes * hw, MIN_ELEMS_PER_THREAD);
-#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
-    for (int64_t c = 0; c < planes; c++) {
+    const int nt = nb__threads_for((double)planes * hw, MIN_ELEMS_PER_THREAD);
+    NB__EW_PARALLEL_FOR(c, planes, {
         const float *p = x + c * hw;
         double s = 0.0;
         for (int64_t q = 0; q < hw; q++) s += p[q];
         y[c] = (float)(s / (double)hw);
-    }
+    });
 }
 
 void nb_k_plane_mean_backward(int64_t planes, int64_t hw, const float *dy, float *dx) {
-    const int T = nb__threads_for((double)planes * hw, MIN_ELEMS_PER_THREAD);
-#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
-    for (int64_t c = 0; c < planes; c++) {
+    const int nt = nb__threads_for((double)planes * hw, MIN_ELEMS_PER_THREAD);
+    NB__EW_PARALLEL_FOR(c, planes, {
         float *p = dx + c * hw;
         const float v = dy[c] / (float)hw;
         for (int64_t q = 0; q < hw; q++) p[q] += v;
-    }
+    });
 }
