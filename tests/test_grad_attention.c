@@ -8,11 +8,14 @@
 #include "nabla/seq.h"
 
 /* B, H, Tq, Tk, Dh. Tq/Tk = 70 spans three 32-row query blocks and two
- * 64-key blocks, both ending part-full. */
+ * 64-key blocks, both ending part-full. Head sizes that are a multiple of
+ * the SGEMM micro-kernel's width (16: 8 wide on the portable path) take the
+ * block-product path, the others the row loops. */
 static const int64_t shapes[][5] = {
     {2, 2, 5, 5, 3}, {1, 1, 70, 70, 4}, {1, 2, 33, 33, 2}, {1, 2, 3, 7, 2}, {2, 1, 9, 65, 5},
+    {1, 1, 70, 70, 16}, {1, 1, 20, 67, 16},
 };
-#define NSHAPES 5
+#define NSHAPES 7
 
 /* ---- double-precision reference -------------------------------------------------
  * The textbook form: materialise S = q·kᵀ·scale (+ mask), P = softmax(S),

@@ -14,14 +14,14 @@
 #define ATTN_MIN_WORK 1.0e6
 
 size_t nb_k_attention_scratch(int64_t dh) {
-    const size_t n = (size_t)(2 * NB_K_ATTN_BQ * dh + 2 * dh * NB_K_ATTN_BK + 2 * NB_K_ATTN_BK +
-                              2 * NB_K_ATTN_BQ);
+    const size_t n = (size_t)(2 * NB_K_ATTN_BQ * dh + 2 * dh * NB_K_ATTN_BK +
+                              2 * NB_K_ATTN_BQ * NB_K_ATTN_BK + 2 * NB_K_ATTN_BQ);
     return (n + 15) / 16 * 16; /* whole cache lines: no false sharing between threads */
 }
 
-typedef void (*fwd_fn)(int64_t, int64_t, int64_t, int, float, const float *, const float *,
+typedef void (*fwd_fn)(const nb__sgemm_arch *, int64_t, int64_t, int64_t, int, float, const float *, const float *,
                        const float *, float *, float *, float *);
-typedef void (*bwd_fn)(int64_t, int64_t, int64_t, int, float, const float *, const float *,
+typedef void (*bwd_fn)(const nb__sgemm_arch *, int64_t, int64_t, int64_t, int, float, const float *, const float *,
                        const float *, const float *, const float *, const float *, float *,
                        float *, float *, float *);
 
@@ -31,6 +31,21 @@ static int use_avx2(void) {
 #else
     return 0;
 #endif
+}
+
+/* The SGEMM micro-kernel for block products of this CPU path, or NULL when
+ * dh is not a multiple of its width (it reads rows of V, K, Q and dO nr wide;
+ * the key/value blocks are BK wide, a multiple of every kernel's nr). */
+static const nb__sgemm_arch *block_kernel(int64_t dh) {
+    const nb__sgemm_arch *ar = &nb__sgemm_portable;
+#if defined(__x86_64__)
+    const int path = nb__cpu_path();
+    if (path >= NB_CPU_AVX512)
+        ar = &nb__sgemm_avx512;
+    else if (path >= NB_CPU_AVX2)
+        ar = &nb__sgemm_avx2;
+#endif
+    return dh % ar->nr == 0 && NB_K_ATTN_BK % ar->nr == 0 ? ar : NULL;
 }
 
 static int slice_threads(int64_t bh, int64_t tq, int64_t tk, int64_t dh, double passes, int nscratch) {
@@ -48,11 +63,12 @@ void nb_k_attention_forward(int64_t bh, int64_t tq, int64_t tk, int64_t dh, int 
 #if defined(__x86_64__)
     if (use_avx2()) f = nb__attn_fwd_slice_avx2;
 #endif
+    const nb__sgemm_arch *ar = block_kernel(dh);
     const size_t ws = nb_k_attention_scratch(dh);
     const int T = slice_threads(bh, tq, tk, dh, 2.0, nscratch);
 #pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
     for (int64_t s = 0; s < bh; s++)
-        f(tq, tk, dh, causal, scale, q + s * tq * dh, k + s * tk * dh, v + s * tk * dh,
+        f(ar, tq, tk, dh, causal, scale, q + s * tq * dh, k + s * tk * dh, v + s * tk * dh,
           o + s * tq * dh, lse + s * tq, scratch + (size_t)omp_get_thread_num() * ws);
 }
 
@@ -65,11 +81,12 @@ void nb_k_attention_backward(int64_t bh, int64_t tq, int64_t tk, int64_t dh, int
 #if defined(__x86_64__)
     if (use_avx2()) f = nb__attn_bwd_slice_avx2;
 #endif
+    const nb__sgemm_arch *ar = block_kernel(dh);
     const size_t ws = nb_k_attention_scratch(dh);
     const int T = slice_threads(bh, tq, tk, dh, 5.0, nscratch);
 #pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
     for (int64_t s = 0; s < bh; s++)
-        f(tq, tk, dh, causal, scale, q + s * tq * dh, k + s * tk * dh, v + s * tk * dh,
+        f(ar, tq, tk, dh, causal, scale, q + s * tq * dh, k + s * tk * dh, v + s * tk * dh,
           o + s * tq * dh, lse + s * tq, do_ + s * tq * dh, dq ? dq + s * tq * dh : NULL,
           dk ? dk + s * tk * dh : NULL, dv ? dv + s * tk * dh : NULL,
           scratch + (size_t)omp_get_thread_num() * ws);
