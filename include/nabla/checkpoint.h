@@ -65,10 +65,44 @@ typedef struct nb_checkpoint {
     nb_rng *rng;                 /* usually nb_ctx_rng(ctx) */
     int64_t step;                /* saved; set by loading */
     int allow_extra;
+    /* Extra metadata saved with the checkpoint: meta[2i] = key, meta[2i+1] =
+     * value for i < nmeta (e.g. the model spec, class names, normalisation).
+     * Keys must not collide with the ones listed above ("nabla.format",
+     * "step", "optim.*", "schedule.*", "rng.*"). Ignored by loading: read them
+     * with nb_safetensors_read_info. */
+    const char *const *meta;
+    int nmeta;
 } nb_checkpoint;
 
 int nb_checkpoint_save(nb_ctx *ctx, const char *path, const nb_checkpoint *ck);
 int nb_checkpoint_load(nb_ctx *ctx, const char *path, nb_checkpoint *ck);
+
+/* ---- reading a file's description without a model ---------------------------
+ * What a safetensors file holds, validated exactly as loading does (header,
+ * dtypes, shapes, offsets), without any destination tensors: for tools that
+ * rebuild a model from its metadata (`nabla eval`, `info`). Tensors are listed
+ * in the order of their data offsets (the order they were saved in);
+ * metadata pairs in the header's order. Everything is owned by the struct and
+ * released by nb_safetensors_info_free. */
+typedef struct nb_safetensors_tensor_info {
+    char *name;
+    char dtype[12];               /* "F32", ... */
+    int ndim;
+    int64_t shape[NB_MAX_DIMS];
+    int64_t numel;
+} nb_safetensors_tensor_info;
+
+typedef struct nb_safetensors_info {
+    int ntensors;
+    nb_safetensors_tensor_info *tensors;
+    int nmeta;
+    char **meta;                  /* meta[2i] = key, meta[2i+1] = value */
+} nb_safetensors_info;
+
+int nb_safetensors_read_info(nb_ctx *ctx, const char *path, nb_safetensors_info *info);
+/* The value of metadata key, or NULL. */
+const char *nb_safetensors_info_meta(const nb_safetensors_info *info, const char *key);
+void nb_safetensors_info_free(nb_safetensors_info *info);
 
 #ifdef __cplusplus
 }

@@ -556,12 +556,119 @@ int nb_checkpoint_save(nb_ctx *ctx, const char *path, const nb_checkpoint *ck) {
         META("rng.has_spare", "%d", ck->rng->has_spare ? 1 : 0);
     }
 #undef META
+    if (ck->nmeta < 0 || (ck->nmeta > 0 && !ck->meta))
+        return nb__error(ctx, NB_ERR_NULL, "checkpoint save: NULL extra metadata");
+    /* built-in pairs first, then the caller's; a caller key equal to a
+     * built-in one would make the file ambiguous, so refuse it */
+    const char **all_kv = malloc((size_t)(2 * (m + ck->nmeta) + 2) * sizeof *all_kv);
+    if (!all_kv) return nb__error(ctx, NB_ERR_ALLOC, "checkpoint save: out of memory");
+    memcpy(all_kv, kv, (size_t)(2 * m) * sizeof *kv);
+    for (int i = 0; i < ck->nmeta; i++) {
+        const char *key = ck->meta[2 * i], *value = ck->meta[2 * i + 1];
+        if (!key || !value || !key[0]) {
+            free(all_kv);
+            return nb__error(ctx, NB_ERR_ARG, "checkpoint save: extra metadata %d has a NULL or "
+                             "empty key or value", i);
+        }
+        for (int j = 0; j < m + i; j++)
+            if (strcmp(all_kv[2 * j], key) == 0) {
+                free(all_kv);
+                return nb__error(ctx, NB_ERR_ARG, "checkpoint save: metadata key \"%s\" given "
+                                 "twice (or reserved)", key);
+            }
+        all_kv[2 * (m + i)] = key;
+        all_kv[2 * (m + i) + 1] = value;
+    }
     int n = 0;
     nb_tensor **all = ck_tensors(ctx, ck, &n);
-    if (!all) return nb_error(ctx);
-    rc = nb_safetensors_save(ctx, path, all, n, kv, m);
+    if (!all) {
+        free(all_kv);
+        return nb_error(ctx);
+    }
+    rc = nb_safetensors_save(ctx, path, all, n, all_kv, m + ck->nmeta);
     free(all);
+    free(all_kv);
     return rc;
+}
+
+/* ---- description without a model ---------------------------------------------- */
+
+void nb_safetensors_info_free(nb_safetensors_info *info) {
+    if (!info) return;
+    for (int i = 0; i < info->ntensors; i++) free(info->tensors[i].name);
+    free(info->tensors);
+    for (int i = 0; i < 2 * info->nmeta; i++) free(info->meta[i]);
+    free(info->meta);
+    memset(info, 0, sizeof *info);
+}
+
+const char *nb_safetensors_info_meta(const nb_safetensors_info *info, const char *key) {
+    if (!info || !key) return NULL;
+    for (int i = 0; i < info->nmeta; i++)
+        if (strcmp(info->meta[2 * i], key) == 0) return info->meta[2 * i + 1];
+    return NULL;
+}
+
+static char *st_strdup(const char *s) {
+    size_t n = strlen(s);
+    char *r = malloc(n + 1);
+    if (r) memcpy(r, s, n + 1);
+    return r;
+}
+
+int nb_safetensors_read_info(nb_ctx *ctx, const char *path, nb_safetensors_info *info) {
+    if (!ctx) return NB_ERR_NULL;
+    if (nb_error(ctx)) return nb_error(ctx);
+    if (!info) return nb__error(ctx, NB_ERR_NULL, "safetensors info: NULL argument");
+    memset(info, 0, sizeof *info);
+    if (!path) return nb__error(ctx, NB_ERR_NULL, "safetensors info: NULL path");
+    st_file f;
+    int rc = st_read(ctx, path, &f);
+    if (rc) {
+        st_free(&f);
+        return rc;
+    }
+    int nm = 0;
+    if (f.meta)
+        for (cJSON *m = f.meta->child; m; m = m->next) nm++;
+    info->tensors = calloc((size_t)(f.n ? f.n : 1), sizeof *info->tensors);
+    info->meta = calloc((size_t)(2 * nm + 1), sizeof *info->meta);
+    const st_entry **by = malloc((size_t)(f.n ? f.n : 1) * sizeof *by);
+    if (!info->tensors || !info->meta || !by) goto oom;
+    for (int i = 0; i < f.n; i++) by[i] = &f.e[i];
+    qsort(by, (size_t)f.n, sizeof *by, cmp_entry_begin);
+    for (int i = 0; i < f.n; i++) {
+        nb_safetensors_tensor_info *t = &info->tensors[i];
+        t->name = st_strdup(by[i]->name);
+        if (!t->name) goto oom;
+        info->ntensors = i + 1;
+        snprintf(t->dtype, sizeof t->dtype, "%s", by[i]->dtype);
+        t->ndim = by[i]->ndim;
+        memcpy(t->shape, by[i]->shape, sizeof t->shape);
+        t->numel = by[i]->numel;
+    }
+    if (f.meta) {
+        for (cJSON *m = f.meta->child; m; m = m->next) {
+            int k = info->nmeta;
+            info->meta[2 * k] = st_strdup(m->string ? m->string : "");
+            info->meta[2 * k + 1] = st_strdup(m->valuestring);
+            if (!info->meta[2 * k] || !info->meta[2 * k + 1]) {
+                free(info->meta[2 * k]);
+                free(info->meta[2 * k + 1]);
+                info->meta[2 * k] = info->meta[2 * k + 1] = NULL;
+                goto oom;
+            }
+            info->nmeta = k + 1;
+        }
+    }
+    free(by);
+    st_free(&f);
+    return NB_OK;
+oom:
+    free(by);
+    st_free(&f);
+    nb_safetensors_info_free(info);
+    return nb__error(ctx, NB_ERR_ALLOC, "safetensors %s: out of memory", path);
 }
 
 /* Strict number parsing of metadata values: the whole string must be used. */

@@ -22,6 +22,14 @@ typedef struct nbc_command {
 /* The subcommands (one file each). */
 int nbc_xor_main(int argc, char **argv);
 void nbc_xor_usage(FILE *out);
+int nbc_train_main(int argc, char **argv);
+void nbc_train_usage(FILE *out);
+int nbc_eval_main(int argc, char **argv);
+void nbc_eval_usage(FILE *out);
+int nbc_predict_main(int argc, char **argv);
+void nbc_predict_usage(FILE *out);
+int nbc_info_main(int argc, char **argv);
+void nbc_info_usage(FILE *out);
 
 /* Print "nabla CMD: <message>" as one line on stderr; returns NBC_EXIT_USAGE
  * so callers can `return nbc_usage_error(...)`. */
