@@ -221,6 +221,102 @@ nb_tensor *nb_sequential_forward(nb_sequential *s, nb_tensor *x);
 nb_sequential *nb_mlp_new(nb_model *m, const char *name, const int64_t *widths, int n,
                           nb_activation act, float dropout);
 
+/* ==== convolutional layer modules (src/nn/conv_layers.c) =======================
+ * Modules over the ops of nabla/conv.h (NCHW float32), named and initialised
+ * like their torch.nn counterparts so that a model built with the same
+ * attribute names has the same state_dict keys:
+ *
+ *     class Net(nn.Module):           nabla, names under the same prefixes
+ *         conv1 = nn.Conv2d(...)      nb_conv2d_layer_new(m, "conv1", ...)
+ *         bn1 = nn.BatchNorm2d(32)    nb_batchnorm2d_layer_new(m, "bn1", 32, 0.1f, 1e-5f, 1)
+ *
+ *   conv1.weight [O, C/groups, KH, KW], conv1.bias [O]          (parameters)
+ *   bn1.weight [C], bn1.bias [C]                               (parameters)
+ *   bn1.running_mean [C], bn1.running_var [C]                  (buffers)
+ *
+ * Parameters and buffers are registered on the model in that (state_dict)
+ * order, so nb_model_params / nb_model_buffers go straight into an optimizer
+ * and an nb_checkpoint (running statistics included). Pooling and flatten
+ * layers own no tensors. All of them work in nb_sequential. */
+#include "nabla/conv.h"
+
+/* Conv2d: x [N, in_ch, H, W] -> [N, out_ch, OH, OW] by nb_conv2d with the
+ * given options (opts may be NULL; zero stride/dilation/groups mean 1 — the
+ * stored opts hold the effective values). in_ch and out_ch must be divisible
+ * by groups. Initialised like torch.nn.Conv2d from nb_ctx_rng: the weight by
+ * kaiming_uniform(a = √5) = U(±1/√fan_in), then the bias by U(±1/√fan_in),
+ * fan_in = in_ch/groups·kh·kw. */
+typedef struct nb_conv2d_layer {
+    nb_module base;
+    nb_tensor *weight, *bias;   /* bias NULL without bias */
+    int64_t in_ch, out_ch;
+    int kh, kw;
+    nb_conv2d_opts opts;
+} nb_conv2d_layer;
+nb_conv2d_layer *nb_conv2d_layer_new(nb_model *m, const char *name, int64_t in_ch, int64_t out_ch,
+                                     int kh, int kw, const nb_conv2d_opts *opts, int bias);
+nb_tensor *nb_conv2d_layer_forward(nb_conv2d_layer *l, nb_tensor *x);
+
+/* Batch normalisation over channel axis 1 by nb_batch_norm (see conv.h):
+ * BatchNorm2d takes [N,C,H,W], BatchNorm1d [N,C] or [N,C,L]. With affine,
+ * parameters "weight" (ones) and "bias" (zeros); always the buffers
+ * "running_mean" (zeros) and "running_var" (ones). PyTorch's defaults are
+ * momentum 0.1, eps 1e-5, affine 1. Training mode (nb_training(ctx)) uses
+ * the batch's statistics and moves the running ones; evaluation mode
+ * (nb_set_training(ctx, 0)) uses the running ones. The mode is read at every
+ * forward, so one built graph serves both.
+ *
+ * Running statistics and eager construction: building the op runs its
+ * forward once on whatever the input holds at that moment (often zeros), which
+ * in training mode would move the running statistics. The layer's forward
+ * therefore copies running_mean/running_var before calling nb_batch_norm and
+ * copies them back right after the op is built. Result: the statistics change
+ * exactly once per EXECUTED graph forward (nb_graph_forward) in training mode,
+ * as PyTorch's change once per module call — and not at construction. (Code
+ * that builds a fresh graph per batch and never replays it therefore never
+ * updates them: replay the graph, as training loops here do.)
+ *
+ * num_batches_tracked is not kept: it only matters for momentum=None
+ * (cumulative averaging), which is not offered (momentum is a number in
+ * [0, 1]). A checkpoint saved from such a model loads into the PyTorch module
+ * with strict=True all the same (BatchNorm fills a missing counter with 0 for
+ * a state_dict without version metadata, as from safetensors' load_file); a
+ * PyTorch file loads here with allow_extra (the int64 counters are skipped). */
+typedef struct nb_batchnorm_layer {
+    nb_module base;
+    nb_tensor *weight, *bias;               /* NULL without affine */
+    nb_tensor *running_mean, *running_var;  /* buffers [C] */
+    int64_t num_features;
+    float momentum, eps;
+    int dims;                               /* 1 or 2 */
+    float *saved_stats;                     /* [2C] scratch for the restore above */
+} nb_batchnorm_layer;
+nb_batchnorm_layer *nb_batchnorm2d_layer_new(nb_model *m, const char *name, int64_t num_features,
+                                             float momentum, float eps, int affine);
+nb_batchnorm_layer *nb_batchnorm1d_layer_new(nb_model *m, const char *name, int64_t num_features,
+                                             float momentum, float eps, int affine);
+nb_tensor *nb_batchnorm_layer_forward(nb_batchnorm_layer *l, nb_tensor *x);
+
+/* Max / average pooling (nb_max_pool2d / nb_avg_pool2d): kernel kh×kw,
+ * stride sh,sw (0 = the kernel size, PyTorch's default; stored resolved),
+ * padding ph,pw (at most half the kernel). Average pooling counts padding in
+ * the divisor, like torch.nn.AvgPool2d's default. */
+typedef struct nb_pool2d_layer {
+    nb_module base;
+    int kh, kw, sh, sw, ph, pw;
+} nb_pool2d_layer;
+nb_pool2d_layer *nb_max_pool2d_layer_new(nb_model *m, const char *name, int kh, int kw, int sh,
+                                         int sw, int ph, int pw);
+nb_pool2d_layer *nb_avg_pool2d_layer_new(nb_model *m, const char *name, int kh, int kw, int sh,
+                                         int sw, int ph, int pw);
+nb_tensor *nb_pool2d_layer_forward(nb_pool2d_layer *p, nb_tensor *x);
+
+/* Global average pooling [N,C,H,W] -> [N,C,1,1] (nn.AdaptiveAvgPool2d(1))
+ * and flatten [N, ...] -> [N, rest] (nn.Flatten()): parameter-free modules
+ * with no fields beyond nb_module; run them with nb_module_forward. */
+nb_module *nb_global_avg_pool2d_layer_new(nb_model *m, const char *name);
+nb_module *nb_flatten_layer_new(nb_model *m, const char *name);
+
 #ifdef __cplusplus
 }
 #endif
