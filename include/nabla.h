@@ -16,5 +16,6 @@
 #include "nabla/optim.h"
 #include "nabla/checkpoint.h"
 #include "nabla/seq.h"
+#include "nabla/gpt.h"
 
 #endif
