@@ -142,7 +142,7 @@ int nbc_eval_main(int argc, char **argv) {
     int c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         int rc = NBC_EXIT_OK;
         switch (c) {
         case 'd': data = optarg; break;
@@ -258,7 +258,7 @@ int nbc_predict_main(int argc, char **argv) {
     int all = 0, c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         int rc = NBC_EXIT_OK;
         switch (c) {
         case 'o': output = optarg; break;
@@ -328,7 +328,7 @@ int nbc_info_main(int argc, char **argv) {
     int c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         if (c == 'h') {
             nbc_info_usage(stdout);
             return NBC_EXIT_OK;

@@ -167,7 +167,13 @@ void nbc_model_spec_format(const nbc_model_spec *spec, char *buf, size_t len) {
         OUT("mlp:");
         if (spec->nhidden == 0) OUT("none");
         for (int i = 0; i < spec->nhidden; i++) OUT("%s%lld", i ? "," : "", (long long)spec->hidden[i]);
-        OUT(",act=%s,dropout=%.9g", act_name(spec->act), (double)spec->dropout);
+        /* the shortest decimal that reads back as the same float */
+        char d[32];
+        for (int prec = 6; prec <= 9; prec++) {
+            snprintf(d, sizeof d, "%.*g", prec, (double)spec->dropout);
+            if (strtof(d, NULL) == spec->dropout) break;
+        }
+        OUT(",act=%s,dropout=%s", act_name(spec->act), d);
     } else {
         OUT("?");
     }

@@ -145,7 +145,7 @@ static int parse_cfg(train_cfg *c) {
             dst = def;                                                                           \
     } while (0)
     DBL_OPT(O_VAL, 0.0, 0.99, c->val_split, 0.2, (void)0);
-    DBL_OPT(O_LR, 0.0, 1e6, c->lr, 0.0, c->lr_set = 1);
+    DBL_OPT(O_LR, 0.0, 1e38, c->lr, 0.0, c->lr_set = 1);
     DBL_OPT(O_MOM, 0.0, 0.999999, c->momentum, 0.0, c->mom_set = 1);
     DBL_OPT(O_WD, 0.0, 1e3, c->wd, 0.0, c->wd_set = 1);
     DBL_OPT(O_CLIP, 0.0, 1e12, c->clip, 0.0, (void)0);
