@@ -3,6 +3,7 @@
  * micro-kernel chosen at run time (kernels.h), OpenMP over the macro-kernel. */
 #include <omp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,18 +217,26 @@ static void gemm_block(const job *J, float *bpack, float *apack, int i0, int i1,
     }
 }
 
-/* Thread t of T: its block of the grid. */
-static void run_thread(const job *J, int t, int T) {
+/* Block u of a U-block grid, packed in thread t's buffers. */
+static void run_block(const job *J, int u, int U, int t) {
     const int MR = J->arch->mr, NR = J->arch->nr;
     const int mu = ceil_div(J->m, MR), nu = ceil_div(J->n, NR);
     int tm = 1, tn = 1, mlo, mhi, nlo, nhi;
-    thread_grid(T, mu, nu, MR, NR, &tm, &tn);
-    split(mu, tm, t / tn, &mlo, &mhi);
-    split(nu, tn, t % tn, &nlo, &nhi);
+    thread_grid(U, mu, nu, MR, NR, &tm, &tn);
+    split(mu, tm, u / tn, &mlo, &mhi);
+    split(nu, tn, u % tn, &nlo, &nhi);
     if (mlo == mhi || nlo == nhi) return;
     float *ws = J->ws + (size_t)t * J->ws_stride;
     gemm_block(J, ws, ws + J->bsize, mlo * MR, mhi * MR < J->m ? mhi * MR : J->m, nlo * NR,
                nhi * NR < J->n ? nhi * NR : J->n);
+}
+
+/* Thread t of a team of T. Blocks go out through a shared counter, not by
+ * thread number: a thread the OS has not scheduled yet (another process holds
+ * the core) does not hold up the work, the others take its block. Which thread
+ * computes a block does not change any bit of it. */
+static void run_team(const job *J, atomic_int *next, int t, int T) {
+    for (int u; (u = atomic_fetch_add(next, 1)) < T;) run_block(J, u, T, t);
 }
 
 /* C = beta·C, for k == 0 or alpha == 0 (A and B are not read, as in BLAS). */
@@ -277,13 +286,14 @@ int nb_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
     if (!J.ws) return NB_ERR_ALLOC;
 
     if (T == 1) {
-        run_thread(&J, 0, 1);
+        run_block(&J, 0, 1, 0);
     } else {
+        atomic_int next = 0;
 #pragma omp parallel num_threads(T)
         {
             /* The team may be smaller than asked (nested region, limits); the
              * split adapts, and results do not depend on the thread count. */
-            run_thread(&J, omp_get_thread_num(), omp_get_num_threads());
+            run_team(&J, &next, omp_get_thread_num(), omp_get_num_threads());
         }
     }
     return NB_OK;
