@@ -29,6 +29,15 @@
  * already prefers packing). */
 #define INPLACE_B_MAX_M 64
 
+#ifdef NABLA_USE_CBLAS
+/* -DNABLA_BLAS=ON: products go to the system CBLAS (declared here so no
+ * particular cblas.h location is needed; the enums are ints in the C ABI). */
+void cblas_sgemm(int layout, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                 const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                 int ldc);
+enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
+#endif
+
 static const nb__sgemm_arch *pick_arch(void) {
 #if defined(__x86_64__)
     switch (nb__cpu_path()) {
@@ -266,6 +275,13 @@ int nb_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
         return NB_OK;
     }
 
+#ifdef NABLA_USE_CBLAS
+    /* The library's own threads setting does not reach it: CBLAS
+     * implementations have their own (e.g. OPENBLAS_NUM_THREADS). */
+    cblas_sgemm(CBLAS_ROW_MAJOR, ta ? CBLAS_TRANS : CBLAS_NO_TRANS,
+                tb ? CBLAS_TRANS : CBLAS_NO_TRANS, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return NB_OK;
+#endif
     job J = {
         .arch = pick_arch(), .ta = ta, .tb = tb, .m = m, .n = n, .k = k,
         .alpha = alpha, .beta = beta, .a = a, .b = b, .c = c,
