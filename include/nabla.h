@@ -16,6 +16,7 @@
 #include "nabla/optim.h"
 #include "nabla/checkpoint.h"
 #include "nabla/seq.h"
+#include "nabla/dist.h"
 #include "nabla/gpt.h"
 
 #endif

@@ -160,6 +160,18 @@ int nb_graph_num_nodes(const nb_graph *g);
 /* Trainable parameters (NB_PARAM leaves) the output depends on, in creation order. */
 int nb_graph_num_params(const nb_graph *g);
 nb_tensor *nb_graph_param(const nb_graph *g, int i);
+/* The graph's i-th node in topological (creation) order, or NULL. */
+nb_tensor *nb_graph_node(const nb_graph *g, int i);
+
+/* Backward hook: when set, nb_graph_backward calls fn(g, i, node, user) right
+ * after node i (walking i downwards) has pushed its gradient to its inputs.
+ * At that point the gradient of every tensor whose consumers all have index
+ * >= i is complete — how data-parallel training (nabla/dist.h) starts
+ * reducing a layer's gradients while earlier layers still run backward. The
+ * hook may record an error on the context (backward then returns it). One
+ * hook per graph; fn = NULL removes it. Unset, it costs one test per node. */
+typedef void (*nb_backward_hook)(nb_graph *g, int i, nb_tensor *node, void *user);
+void nb_graph_set_backward_hook(nb_graph *g, nb_backward_hook fn, void *user);
 
 /* ---- gradient checking ------------------------------------------------------
  * Compares backward's gradient of the graph's scalar output with respect to

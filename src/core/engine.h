@@ -47,6 +47,8 @@ struct nb_graph {
     int nnodes;
     nb_tensor **params;  /* NB_PARAM leaves among them */
     int nparams;
+    nb_backward_hook hook;   /* called after each node's backward, or NULL */
+    void *hook_user;
 };
 
 /* ---- memory ---- */

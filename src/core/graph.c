@@ -86,6 +86,7 @@ int nb_graph_backward(nb_graph *g) {
     for (int i = g->nnodes - 1; i >= 0; i--) {
         nb_tensor *t = g->nodes[i];
         if (t->op && t->grad && t->op->backward) t->op->backward(t);
+        if (g->hook) g->hook(g, i, t, g->hook_user);
     }
     return ctx->error;
 }
@@ -103,4 +104,13 @@ int nb_graph_num_nodes(const nb_graph *g) { return g ? g->nnodes : 0; }
 int nb_graph_num_params(const nb_graph *g) { return g ? g->nparams : 0; }
 nb_tensor *nb_graph_param(const nb_graph *g, int i) {
     return g && i >= 0 && i < g->nparams ? g->params[i] : NULL;
+}
+nb_tensor *nb_graph_node(const nb_graph *g, int i) {
+    return g && i >= 0 && i < g->nnodes ? g->nodes[i] : NULL;
+}
+
+void nb_graph_set_backward_hook(nb_graph *g, nb_backward_hook fn, void *user) {
+    if (!g) return;
+    g->hook = fn;
+    g->hook_user = fn ? user : NULL;
 }
