@@ -154,7 +154,7 @@ char *nb_shape_string(const nb_tensor *t, char *buf, size_t len);
 nb_graph *nb_graph_new(nb_ctx *ctx, nb_tensor *output);
 int nb_graph_forward(nb_graph *g);
 int nb_graph_backward(nb_graph *g);
-void nb_graph_zero_grad(nb_graph *g);
+void nb_graph_zero_grad(nb_graph *g);   /* zeroes the leaves' gradients */
 nb_tensor *nb_graph_output(const nb_graph *g);
 int nb_graph_num_nodes(const nb_graph *g);
 /* Trainable parameters (NB_PARAM leaves) the output depends on, in creation order. */

@@ -91,11 +91,13 @@ int nb_graph_backward(nb_graph *g) {
     return ctx->error;
 }
 
+/* Leaves only: intermediate gradients are per-step scratch that backward
+ * zeroes itself, so clearing them here would be work done twice. */
 void nb_graph_zero_grad(nb_graph *g) {
     if (!g) return;
     for (int i = 0; i < g->nnodes; i++) {
         nb_tensor *t = g->nodes[i];
-        if (t->grad) memset(t->grad, 0, (size_t)t->size * sizeof(float));
+        if (!t->op && t->grad) memset(t->grad, 0, (size_t)t->size * sizeof(float));
     }
 }
 
