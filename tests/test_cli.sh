@@ -5,28 +5,12 @@
 nabla=${1:?usage: test_cli.sh path/to/nabla}
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-failures=0
+. "$(dirname "$0")/cli_lib.sh"
 
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-
-# expect CODE ARGS...: run nabla ARGS, check the exit code; output in $tmp/out, $tmp/err
-expect() {
-    want=$1
-    shift
-    "$nabla" "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    [ "$got" -eq "$want" ] || fail "nabla $*: exit $got, expected $want; stderr: $(cat "$tmp/err")"
-}
-
-# usage_error ARGS...: exit 2, one line on stderr starting "nabla", nothing on stdout
+# usage_error ARGS...: as cli_lib.sh's, and nothing on stdout either
 usage_error() {
     expect 2 "$@"
-    lines=$(wc -l <"$tmp/err")
-    [ "$lines" -eq 1 ] || fail "nabla $*: $lines lines on stderr, expected 1: $(cat "$tmp/err")"
-    grep -q '^nabla' "$tmp/err" || fail "nabla $*: stderr does not start with 'nabla': $(cat "$tmp/err")"
+    one_line_error "$@"
     [ ! -s "$tmp/out" ] || fail "nabla $*: wrote to stdout: $(head -1 "$tmp/out")"
 }
 

@@ -5,6 +5,7 @@
  * (logits, loss, every gradient, running statistics after one and two
  * forwards) and in evaluation mode (logits, loss, every gradient). */
 #include "test_util.h"
+#include "golden.h"
 
 /* |ours − torch| <= REL·|torch| + ABS against a float64 reference computed
  * from the same float32 inputs; as in test_golden_conv.c, the batch norms
@@ -13,77 +14,16 @@
 #define GOLDEN_REL 1e-4
 #define GOLDEN_ABS 2e-6
 
-#define MAX_ENTRIES 64
-
-typedef struct entry {
-    char name[80];
-    int ndim;
-    int64_t shape[NB_MAX_DIMS];
-    int64_t size;
-    double *v;
-} entry;
-
-static entry ent[MAX_ENTRIES];
-static int nent;
-
-static void fixture_load(const char *file) {
-    const char *dir = getenv("NABLA_TEST_DATA");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/golden/%s", dir ? dir : "tests/data", file);
-    FILE *f = fopen(path, "r");
-    if (!f) fail_msg("cannot open fixture %s", path);
-    nent = 0;
-    char line[256];
-    for (;;) {
-        int c = fgetc(f);
-        if (c == EOF) break;
-        if (c == '#') {
-            if (!fgets(line, sizeof line, f)) break;
-            continue;
-        }
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-        ungetc(c, f);
-        if (nent == MAX_ENTRIES) fail_msg("%s: more than %d entries", path, MAX_ENTRIES);
-        entry *e = &ent[nent];
-        if (fscanf(f, "%79s %d", e->name, &e->ndim) != 2 || e->ndim < 0 || e->ndim > NB_MAX_DIMS)
-            fail_msg("%s: bad entry header after %d entries", path, nent);
-        e->size = 1;
-        for (int d = 0; d < e->ndim; d++) {
-            long long n;
-            if (fscanf(f, "%lld", &n) != 1 || n < 1 || n > 65536) fail_msg("%s: bad shape of %s", path, e->name);
-            e->shape[d] = n;
-            e->size *= n;
-        }
-        e->v = malloc((size_t)e->size * sizeof(double));
-        assert_non_null(e->v);
-        for (int64_t i = 0; i < e->size; i++)
-            if (fscanf(f, "%lf", &e->v[i]) != 1) fail_msg("%s: %s is truncated", path, e->name);
-        nent++;
-    }
-    fclose(f);
-}
-
-static void fixture_free(void) {
-    for (int i = 0; i < nent; i++) free(ent[i].v);
-    nent = 0;
-}
-
-static const entry *fixture(const char *fmt, const char *a, const char *b) {
+/* The entry named by fmt with a and b filled in. */
+static const golden_fixture *fixture(const char *fmt, const char *a, const char *b) {
     char name[256];
     snprintf(name, sizeof name, fmt, a, b);
-    for (int i = 0; i < nent; i++)
-        if (!strcmp(ent[i].name, name)) return &ent[i];
-    fail_msg("fixture entry %s missing", name);
-    return NULL;
+    return golden_get(name);
 }
 
-static void compare(const entry *e, const float *got, int64_t n) {
+static void compare(const golden_fixture *e, const float *got, int64_t n) {
     assert_int_equal(e->size, n);
-    for (int64_t i = 0; i < n; i++) {
-        const double ref = e->v[i];
-        if (!(fabs(got[i] - ref) <= GOLDEN_REL * fabs(ref) + GOLDEN_ABS))
-            fail_msg("%s[%lld]: nabla %.9g, PyTorch %.9g", e->name, (long long)i, (double)got[i], ref);
-    }
+    golden_assert_close(e->name, got, e, GOLDEN_REL, GOLDEN_ABS);
 }
 
 /* The PyTorch Net of gen_golden_cnn.py with the same attribute names. */
@@ -113,7 +53,7 @@ static nb_sequential *build_net(nb_model *m) {
 
 static void test_golden_cnn_module(void **state) {
     (void)state;
-    fixture_load("cnn_module.txt");
+    golden_load("cnn_module.txt");
     nb_ctx *ctx = nb_ctx_new();
     nb_model *m = nb_model_new(ctx);
     nb_sequential *net = build_net(m);
@@ -121,24 +61,22 @@ static void test_golden_cnn_module(void **state) {
     /* every state_dict entry (but num_batches_tracked) is a parameter or a
      * buffer of the same name and shape, and nothing else is */
     int nstate = 0;
-    for (int i = 0; i < nent; i++) {
-        if (strncmp(ent[i].name, "state.", 6) != 0) continue;
+    for (int i = 0; i < golden_nfx; i++) {
+        if (strncmp(golden_fx[i].name, "state.", 6) != 0) continue;
         nstate++;
-        nb_tensor *t = nb_model_find(m, ent[i].name + 6);
-        if (!t) fail_msg("PyTorch's %s has no nabla counterpart", ent[i].name + 6);
-        assert_int_equal(t->ndim, ent[i].ndim);
-        for (int d = 0; d < t->ndim; d++) assert_int_equal(t->shape[d], ent[i].shape[d]);
-        for (int64_t k = 0; k < t->size; k++) t->data[k] = (float)ent[i].v[k];
+        nb_tensor *t = nb_model_find(m, golden_fx[i].name + 6);
+        if (!t) fail_msg("PyTorch's %s has no nabla counterpart", golden_fx[i].name + 6);
+        golden_copy_in(t, &golden_fx[i]);
     }
     assert_int_equal(nstate, nb_model_num_params(m) + nb_model_num_buffers(m));
     assert_int_equal(nb_model_num_params(m), 11);
     assert_int_equal(nb_model_num_buffers(m), 4);
 
-    const entry *ex = fixture("x", "", ""), *el = fixture("labels", "", "");
+    const golden_fixture *ex = fixture("x", "", ""), *el = fixture("labels", "", "");
     nb_tensor *x = nb_tensor_new(ctx, ex->ndim, ex->shape);
     nb_tensor *labels = nb_tensor_1d(ctx, el->size);
-    for (int64_t k = 0; k < x->size; k++) x->data[k] = (float)ex->v[k];
-    for (int64_t k = 0; k < labels->size; k++) labels->data[k] = (float)el->v[k];
+    golden_copy_in(x, ex);
+    for (int64_t k = 0; k < labels->size; k++) labels->data[k] = (float)el->values[k];
 
     /* built in training mode on the real batch: building runs every forward
      * once, and that must not move the running statistics */
@@ -188,7 +126,7 @@ static void test_golden_cnn_module(void **state) {
         }
     }
     nb_ctx_free(ctx);
-    fixture_free();
+    golden_free();
 }
 
 static const struct CMUnitTest tests[] = {

@@ -5,6 +5,7 @@
  * the input's and every parameter's gradient, and the running statistics. */
 #include "test_util.h"
 #include "nabla/conv.h"
+#include "golden.h"
 
 /* |ours − torch| <= REL·|torch| + ABS. The reference is float64 from the
  * same float32 values. Batch normalisation divides by a batch standard
@@ -13,70 +14,9 @@
 #define GOLDEN_REL 1e-4
 #define GOLDEN_ABS 2e-6
 
-#define MAX_FIXTURES 64
-
-typedef struct fixture {
-    char name[64];
-    int ndim;
-    int64_t shape[NB_MAX_DIMS];
-    int64_t size;
-    double *values;
-} fixture;
-
-static fixture fx[MAX_FIXTURES];
-static int nfx;
-
-static void load_fixtures(const char *file) {
-    const char *dir = getenv("NABLA_TEST_DATA");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/golden/%s", dir ? dir : "tests/data", file);
-    FILE *f = fopen(path, "r");
-    if (!f) fail_msg("cannot open fixture %s", path);
-    nfx = 0;
-    int c;
-    while ((c = fgetc(f)) != EOF) {
-        if (c == '#') {
-            while ((c = fgetc(f)) != EOF && c != '\n') {}
-            continue;
-        }
-        if (c == ' ' || c == '\n' || c == '\t' || c == '\r') continue;
-        ungetc(c, f);
-        assert_true(nfx < MAX_FIXTURES);
-        fixture *e = &fx[nfx];
-        if (fscanf(f, "%63s %d", e->name, &e->ndim) != 2 || e->ndim < 0 || e->ndim > NB_MAX_DIMS)
-            fail_msg("%s: bad header after entry %d", path, nfx);
-        e->size = 1;
-        for (int d = 0; d < e->ndim; d++) {
-            long long v;
-            if (fscanf(f, "%lld", &v) != 1 || v < 0 || v > 100000)
-                fail_msg("%s: bad shape of %s", path, e->name);
-            e->shape[d] = v;
-            e->size *= v;
-        }
-        e->values = calloc((size_t)(e->size ? e->size : 1), sizeof(double));
-        assert_non_null(e->values);
-        for (int64_t i = 0; i < e->size; i++)
-            if (fscanf(f, "%lf", &e->values[i]) != 1) fail_msg("%s: %s is truncated", path, e->name);
-        nfx++;
-    }
-    fclose(f);
-}
-
-static void free_fixtures(void) {
-    for (int i = 0; i < nfx; i++) free(fx[i].values);
-    nfx = 0;
-}
-
-static const fixture *get(const char *name) {
-    for (int i = 0; i < nfx; i++)
-        if (!strcmp(fx[i].name, name)) return &fx[i];
-    fail_msg("fixture %s missing", name);
-    return NULL;
-}
-
 /* A tensor shaped and filled from a fixture. */
 static nb_tensor *from_fixture(nb_ctx *ctx, const char *name, int param) {
-    const fixture *e = get(name);
+    const golden_fixture *e = golden_get(name);
     nb_tensor *t = param ? nb_param_new(ctx, name, e->ndim, e->shape) : nb_tensor_new(ctx, e->ndim, e->shape);
     assert_non_null(t);
     for (int64_t i = 0; i < e->size; i++) t->data[i] = (float)e->values[i];
@@ -84,18 +24,14 @@ static nb_tensor *from_fixture(nb_ctx *ctx, const char *name, int param) {
 }
 
 static void compare(const char *name, const float *got, int64_t n) {
-    const fixture *e = get(name);
+    const golden_fixture *e = golden_get(name);
     assert_int_equal(e->size, n);
-    for (int64_t i = 0; i < n; i++) {
-        const double ref = e->values[i];
-        if (!(fabs(got[i] - ref) <= GOLDEN_REL * fabs(ref) + GOLDEN_ABS))
-            fail_msg("%s[%lld]: nabla %.9g, PyTorch %.9g", name, (long long)i, (double)got[i], ref);
-    }
+    golden_assert_close(name, got, e, GOLDEN_REL, GOLDEN_ABS);
 }
 
 static void test_golden_cnn(void **state) {
     (void)state;
-    load_fixtures("conv.txt");
+    golden_load("conv.txt");
     nb_ctx *ctx = nb_ctx_new();
     nb_tensor *x = from_fixture(ctx, "x", 0);
     nb_tensor_set_requires_grad(x);
@@ -144,7 +80,7 @@ static void test_golden_cnn(void **state) {
         compare(name, rv->data, 3);
     }
     nb_ctx_free(ctx);
-    free_fixtures();
+    golden_free();
 }
 
 static const struct CMUnitTest tests[] = {

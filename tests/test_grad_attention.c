@@ -6,6 +6,7 @@
  * against PyTorch (tests/data/golden/attention.txt, gen_golden_attention.py). */
 #include "test_util.h"
 #include "nabla/seq.h"
+#include "golden.h"
 
 /* B, H, Tq, Tk, Dh. Tq/Tk = 70 spans three 32-row query blocks and two
  * 64-key blocks, both ending part-full. Head sizes that are a multiple of
@@ -346,82 +347,18 @@ static void test_heads_errors(void **state) {
  * attention, layer norm and RMS norm is good to ~1e-6 relative. */
 #define GOLDEN_REL 2e-5
 #define GOLDEN_ABS 2e-6
-#define MAX_FIXTURES 32
-
-typedef struct fixture {
-    char name[64];
-    int ndim;
-    int64_t shape[NB_MAX_DIMS];
-    int64_t size;
-    double *values;
-} fixture;
-
-static fixture fx[MAX_FIXTURES];
-static int nfx;
-
-static void load_fixtures(const char *file) {
-    const char *dir = getenv("NABLA_TEST_DATA");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/golden/%s", dir ? dir : "tests/data", file);
-    FILE *f = fopen(path, "r");
-    if (!f) fail_msg("cannot open fixture %s", path);
-    nfx = 0;
-    int c;
-    while ((c = fgetc(f)) != EOF) {
-        if (c == '#') {
-            while ((c = fgetc(f)) != EOF && c != '\n') {}
-            continue;
-        }
-        if (c == ' ' || c == '\n' || c == '\t' || c == '\r') continue;
-        ungetc(c, f);
-        assert_true(nfx < MAX_FIXTURES);
-        fixture *e = &fx[nfx];
-        if (fscanf(f, "%63s %d", e->name, &e->ndim) != 2 || e->ndim < 0 || e->ndim > NB_MAX_DIMS)
-            fail_msg("%s: bad header after entry %d", path, nfx);
-        e->size = 1;
-        for (int d = 0; d < e->ndim; d++) {
-            long long v;
-            if (fscanf(f, "%lld", &v) != 1 || v < 0 || v > 100000) fail_msg("%s: bad shape of %s", path, e->name);
-            e->shape[d] = v;
-            e->size *= v;
-        }
-        e->values = calloc((size_t)e->size + 1, sizeof(double));
-        assert_non_null(e->values);
-        for (int64_t i = 0; i < e->size; i++)
-            if (fscanf(f, "%lf", &e->values[i]) != 1) fail_msg("%s: %s is truncated", path, e->name);
-        nfx++;
-    }
-    fclose(f);
-}
-
-static void free_fixtures(void) {
-    for (int i = 0; i < nfx; i++) free(fx[i].values);
-    nfx = 0;
-}
-
-static const fixture *get(const char *name) {
-    for (int i = 0; i < nfx; i++)
-        if (strcmp(fx[i].name, name) == 0) return &fx[i];
-    fail_msg("fixture has no entry '%s'", name);
-    return NULL;
-}
 
 static void assert_golden(const char *name, const nb_tensor *t, const float *got) {
-    const fixture *e = get(name);
+    const golden_fixture *e = golden_get(name);
     if (t->size != e->size) fail_msg("%s: %lld values, fixture %lld", name, (long long)t->size, (long long)e->size);
     for (int d = 0; d < e->ndim && d < t->ndim; d++)
         if (t->shape[d] != e->shape[d]) fail_msg("%s: dim %d is %lld, fixture %lld", name, d,
                                                  (long long)t->shape[d], (long long)e->shape[d]);
-    for (int64_t i = 0; i < e->size; i++) {
-        const double want = e->values[i], err = fabs((double)got[i] - want);
-        if (!(err <= GOLDEN_REL * fabs(want) + GOLDEN_ABS))
-            fail_msg("%s[%lld]: nabla %.9g, PyTorch %.9g (error %.3g)", name, (long long)i, (double)got[i],
-                     want, err);
-    }
+    golden_assert_close(name, got, e, GOLDEN_REL, GOLDEN_ABS);
 }
 
 static nb_tensor *param_from(nb_ctx *ctx, const char *name) {
-    const fixture *e = get(name);
+    const golden_fixture *e = golden_get(name);
     nb_tensor *p = nb_param_new(ctx, name, e->ndim, e->shape);
     assert_non_null(p);
     for (int64_t i = 0; i < e->size; i++) p->data[i] = (float)e->values[i];
@@ -429,15 +366,15 @@ static nb_tensor *param_from(nb_ctx *ctx, const char *name) {
 }
 
 static void run_golden(int causal) {
-    load_fixtures("attention.txt");
+    golden_load("attention.txt");
     const char *pre = causal ? "causal." : "full.";
     nb_ctx *ctx = nb_ctx_new();
     nb_tensor *qkv = param_from(ctx, "qkv"), *gamma = param_from(ctx, "gamma");
     nb_tensor *beta = param_from(ctx, "beta"), *g2 = param_from(ctx, "g2");
-    nb_tensor *r1 = nb_tensor_new(ctx, get("r1")->ndim, get("r1")->shape);
-    nb_tensor *r2 = nb_tensor_new(ctx, get("r2")->ndim, get("r2")->shape);
-    for (int64_t i = 0; i < r1->size; i++) r1->data[i] = (float)get("r1")->values[i];
-    for (int64_t i = 0; i < r2->size; i++) r2->data[i] = (float)get("r2")->values[i];
+    nb_tensor *r1 = nb_tensor_new(ctx, golden_get("r1")->ndim, golden_get("r1")->shape);
+    nb_tensor *r2 = nb_tensor_new(ctx, golden_get("r2")->ndim, golden_get("r2")->shape);
+    for (int64_t i = 0; i < r1->size; i++) r1->data[i] = (float)golden_get("r1")->values[i];
+    for (int64_t i = 0; i < r2->size; i++) r2->data[i] = (float)golden_get("r2")->values[i];
     const int heads = 2;
     nb_tensor *q, *k, *v;
     assert_int_equal(nb_qkv_split(ctx, qkv, heads, &q, &k, &v), NB_OK);
@@ -465,7 +402,7 @@ static void run_golden(int causal) {
         }
     }
     nb_ctx_free(ctx);
-    free_fixtures();
+    golden_free();
 }
 
 static void test_golden_attention(void **state) {

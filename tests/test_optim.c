@@ -3,26 +3,7 @@
  * tests/gen/gen_golden_optim.py), plus argument validation, state naming, a
  * scalar reference on odd sizes, and zero allocations per step. */
 #include "test_util.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define NBT_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define NBT_SANITIZED 1
-#endif
-#endif
-
-/* Count heap allocations (not under ASan, which owns malloc). */
-#if !defined(NBT_SANITIZED) && defined(__GLIBC__)
-#define NBT_COUNT_MALLOC 1
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-static volatile long nbt_allocs;
-void *malloc(size_t n) { __atomic_add_fetch(&nbt_allocs, 1, __ATOMIC_RELAXED); return __libc_malloc(n); }
-void *calloc(size_t a, size_t b) { __atomic_add_fetch(&nbt_allocs, 1, __ATOMIC_RELAXED); return __libc_calloc(a, b); }
-void *realloc(void *p, size_t n) { __atomic_add_fetch(&nbt_allocs, 1, __ATOMIC_RELAXED); return __libc_realloc(p, n); }
-#endif
+#include "alloc_count.h" /* nbt_allocs: an optimizer step allocates nothing */
 
 #define NP 11
 #define MAXLINE 4096

@@ -8,24 +8,7 @@
 nabla=${1:?usage: test_train.sh path/to/nabla}
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-expect() {
-    want=$1
-    shift
-    "$nabla" "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    [ "$got" -eq "$want" ] || fail "nabla $*: exit $got, expected $want; stderr: $(cat "$tmp/err")"
-}
-usage_error() {
-    expect 2 "$@"
-    lines=$(wc -l <"$tmp/err")
-    [ "$lines" -eq 1 ] || fail "nabla $*: $lines lines on stderr, expected 1: $(cat "$tmp/err")"
-    grep -q '^nabla' "$tmp/err" || fail "nabla $*: stderr does not start with 'nabla': $(cat "$tmp/err")"
-}
+. "$(dirname "$0")/cli_lib.sh" # fail, expect, usage_error
 
 # 3 classes of points around different centres, 4 features, string labels
 awk 'BEGIN { srand(7); print "a,b,c,d,kind";
