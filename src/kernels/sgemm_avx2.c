@@ -70,7 +70,9 @@ static void kernel_6x16(size_t k, float alpha, const float *a, ptrdiff_t rs_a,
                         float *c, ptrdiff_t ldc, int mr, int nr) {
     __m256 acc[2 * MR];
     for (int i = 0; i < mr; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
-    if (rs_a == 1 && cs_a == MR && rs_b == NR)
+    /* The fixed-stride loop reads all MR rows of A: only safe for a full
+     * tile (a caller's unpacked Aᵀ can have these strides with m < MR). */
+    if (rs_a == 1 && cs_a == MR && rs_b == NR && mr == MR)
         tile_6x16(k, a, 1, MR, b, NR, mr, 1, acc);
     else
         tile_6x16(k, a, rs_a, cs_a, b, rs_b, mr, 0, acc);
@@ -186,9 +188,10 @@ void nb__sgemm_pack_b_avx2(float *dst, const float *b, size_t ldb, int trans, si
     }
 }
 
-/* KC = 256: the 16x256 B sliver (16 KiB) stays in the 32 KiB L1 while A streams;
- * MC = 144: the 144x256 A block (144 KiB) sits in a 512 KiB-1 MiB L2;
- * NC = 4080: the 256x4080 B panel (4 MiB) fits in the L3 slice. */
+/* KC = 512: the 16x512 B sliver (32 KiB) streams through L1 while A stays;
+ * MC = 96: the 96x512 A block (192 KiB) sits in a 512 KiB L2;
+ * NC = 4080: the 512x4080 B panel (8 MiB) fits in the L3.
+ * (Chosen by measurement on Zen 3; see docs/kernels.md.) */
 const nb__sgemm_arch nb__sgemm_avx2 = {
     .mr = MR, .nr = NR, .kc = 512, .mc = 96, .nc = 4080,
     .kernel = kernel_6x16, .pack_b = nb__sgemm_pack_b_avx2, .name = "avx2 6x16",

@@ -59,7 +59,9 @@ static void kernel_12x32(size_t k, float alpha, const float *a, ptrdiff_t rs_a,
         _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
         _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
     }
-    if (rs_a == 1 && cs_a == MR && rs_b == NR)
+    /* The fixed-stride loop reads all MR rows of A: only safe for a full
+     * tile (a caller's unpacked Aᵀ can have these strides with m < MR). */
+    if (rs_a == 1 && cs_a == MR && rs_b == NR && mr == MR)
         tile_12x32(k, a, 1, MR, b, NR, mr, 1, acc);
     else
         tile_12x32(k, a, rs_a, cs_a, b, rs_b, mr, 0, acc);
