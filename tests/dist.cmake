@@ -59,3 +59,6 @@ elseif(MPIEXEC_EXECUTABLE)
     endif()
   endforeach()
 endif()
+
+# the data-parallel `nabla train` tests (tools/nabla/dist_cli.c)
+include(${CMAKE_CURRENT_SOURCE_DIR}/dist_cli.cmake)

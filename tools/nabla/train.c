@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "data_cli.h"
+#include "dist_cli.h"
 #include "model_io.h"
 #include "report.h"
 #include "spec.h"
@@ -48,7 +49,8 @@ void nbc_train_usage(FILE *out) {
             "optimisation:\n"
             "  --epochs N         total epochs (default 5); with --resume, the run continues\n"
             "                     until N epochs are complete\n"
-            "  --batch N          mini-batch size (default 64)\n"
+            "  --batch N          mini-batch size (default 64); under mpirun, the global\n"
+            "                     batch, split across the ranks\n"
             "  --opt NAME         sgd, momentum, nesterov, adam (default), adamw, rmsprop,\n"
             "                     adagrad (PyTorch's update rules)\n"
             "  --lr F             learning rate (default 1e-3 for adam/adamw, 1e-2 otherwise)\n"
@@ -459,10 +461,13 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
     nbc_data tr, ev;
     nbc_model_info mi;
     memset(&mi, 0, sizeof mi);
-    int rc = load_data(c, &tr, &ev, &mi);
+    nbc_dist dd; /* this rank's part of an mpirun job (dist_cli.h); idle otherwise */
+    int rc = nbc_dist_start(&dd);
+    if (rc) return rc;
+    rc = load_data(c, &tr, &ev, &mi);
     if (rc) {
         nbc_model_info_free(&mi);
-        return rc;
+        return nbc_dist_end(&dd, rc);
     }
     if (c->threads > 0) nb_set_threads((int)c->threads);
     int exit_code = NBC_EXIT_FAIL;
@@ -486,7 +491,9 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
     const int64_t full = n / B, rem = n % B, nbatches = full + (rem > 0);
     train_graph tg_full = {0}, tg_rem = {0};
     nbc_evaluator evr;
-    if (build_train_graph(ctx, &net, B, &tg_full) || (rem && build_train_graph(ctx, &net, rem, &tg_rem)) ||
+    /* under mpirun each rank's graphs hold its share of a global batch (maybe none) */
+    const int64_t lB = nbc_dist_rows(&dd, B), lrem = nbc_dist_rows(&dd, rem);
+    if ((lB && build_train_graph(ctx, &net, lB, &tg_full)) || (lrem && build_train_graph(ctx, &net, lrem, &tg_rem)) ||
         nbc_evaluator_init(&evr, &net, ev.ds.n < 1000 ? ev.ds.n : 1000)) {
         fprintf(stderr, "nabla train: building the graphs: %s\n", nb_error_message(ctx));
         goto done;
@@ -527,7 +534,12 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
             goto done;
         }
     }
-    if (mkdir_p(out_dir)) {
+    uint64_t opts_hash = NB_DIST_HASH_INIT; /* data paths may differ per machine; their contents may not */
+    for (int i = 0; i < NOPT; i++)
+        if ((optdef[i].saved || i == O_EPOCHS) && i != O_DATA && i != O_LABELS)
+            opts_hash = nbc_dist_hash_str(opts_hash, c->val[i]);
+    nbc_dist_setup(&dd, &net, mi.spec_str, opts_hash, &tr, &ev, B >= dd.size ? tg_full.g : NULL);
+    if (nbc_dist_rank0(&dd) && mkdir_p(out_dir)) {
         fprintf(stderr, "nabla train: --out: cannot create directory %s: %s\n", out_dir, strerror(errno));
         exit_code = NBC_EXIT_USAGE;
         goto done;
@@ -576,11 +588,13 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
         int64_t correct = 0, seen = 0;
         for (int64_t b = 0; b < nbatches; b++) {
             train_graph *tg = b < full ? &tg_full : &tg_rem;
-            const int64_t cnt = tg->rows;
-            nbc_data_gather(&tr, it.order + b * B, cnt, tg->x->data, tg->y->data);
+            const int64_t cnt = tg->rows; /* this rank's rows: all, a share, or none (mpirun) */
+            const int64_t off = nbc_dist_batch(&dd, b < full ? B : rem);
+            if (cnt) nbc_data_gather(&tr, it.order + b * B + off, cnt, tg->x->data, tg->y->data);
             nb_optim_set_lr(opt, nb_schedule_get_lr(sched));
-            nb_graph_zero_grad(tg->g);
-            if (nb_graph_forward(tg->g) || nb_graph_backward(tg->g)) {
+            if (cnt) nb_graph_zero_grad(tg->g);
+            else nb_optim_zero_grad(opt); /* adds nothing to the average, but takes part */
+            if (cnt && (nb_graph_forward(tg->g) || nb_graph_backward(tg->g))) {
                 fprintf(stderr, "nabla train: step %lld: %s\n", (long long)step + 1, nb_error_message(ctx));
                 exit_code = NBC_EXIT_FAIL;
                 break;
@@ -588,11 +602,15 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
             /* the loss every step (a NaN gradient poisons the weights, hence
              * the next loss, before anything is saved); scanning all 235k
              * gradients each step would cost ~4% of the epoch */
-            if (nb_check_finite(ctx, step + 1, tg->loss, NULL, 0)) {
+            int bad = cnt && nb_check_finite(ctx, step + 1, tg->loss, NULL, 0);
+            /* mpirun: average the gradients; all ranks stop together or not at all */
+            bad = nbc_dist_grads(&dd, ctx, step + 1, bad, &stop_requested);
+            if (bad) {
                 nbc_progress_end(&pg);
-                fprintf(stderr, "nabla train: stopped: %s (lr %g); the last good checkpoint is %s\n",
-                        nb_error_message(ctx), nb_optim_get_lr(opt),
-                        saved_epoch ? model_path : "(none: no epoch completed)");
+                if (nbc_dist_rank0(&dd))
+                    fprintf(stderr, "nabla train: stopped: %s (lr %g); the last good checkpoint is %s\n",
+                            dd.on ? dd.msg : nb_error_message(ctx), nb_optim_get_lr(opt),
+                            saved_epoch ? model_path : "(none: no epoch completed)");
                 exit_code = NBC_EXIT_FAIL;
                 break;
             }
@@ -604,23 +622,27 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
             }
             nb_schedule_step(sched, 0.0);
             step++;
-            loss_sum += (double)tg->loss->data[0] * (double)cnt;
-            const float *z = tg->logits->data;
-            for (int64_t r = 0; r < cnt; r++) correct += nbc_argmax(z + r * C, C) == (int)tg->y->data[r];
+            if (cnt) {
+                loss_sum += (double)tg->loss->data[0] * (double)cnt;
+                const float *z = tg->logits->data;
+                for (int64_t r = 0; r < cnt; r++) correct += nbc_argmax(z + r * C, C) == (int)tg->y->data[r];
+            }
             seen += cnt;
-            nbc_progress_update(&pg, b + 1, seen, loss_sum / (double)seen);
+            nbc_progress_update(&pg, b + 1, dd.on ? b * B + (b < full ? B : rem) : seen, loss_sum / (double)seen);
             if (stop_requested) break;
         }
         double secs = nbc_now() - t0;
         nbc_progress_end(&pg);
         if (exit_code != NBC_EXIT_OK) break;
         if (stop_requested) {
-            fprintf(stderr, "nabla train: interrupted in epoch %d; %s\n", epoch + 1,
-                    saved_epoch ? "the last completed epoch's checkpoint is kept" : "no epoch was completed");
-            if (saved_epoch) fprintf(stderr, "nabla train: resume with: nabla train --resume %s\n", model_path);
+            if (nbc_dist_rank0(&dd))
+                fprintf(stderr, "nabla train: interrupted in epoch %d; %s\n", epoch + 1,
+                        saved_epoch ? "the last completed epoch's checkpoint is kept" : "no epoch was completed");
+            if (saved_epoch && nbc_dist_rank0(&dd)) fprintf(stderr, "nabla train: resume with: nabla train --resume %s\n", model_path);
             exit_code = 130;
             break;
         }
+        nbc_dist_epoch_sums(&dd, &loss_sum, &correct, &seen);
         /* never save weights a non-finite gradient has already spoilt */
         int bad_param = -1;
         for (int i = 0; i < nparams && bad_param < 0; i++)
@@ -636,7 +658,7 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
             break;
         }
         double eloss, eacc;
-        if (nbc_evaluate(&evr, &ev, &eloss, &eacc, NULL, NULL, NULL)) {
+        if (nbc_dist_evaluate(&dd, &evr, &ev, &eloss, &eacc)) {
             fprintf(stderr, "nabla train: evaluation: %s\n", nb_error_message(ctx));
             exit_code = NBC_EXIT_FAIL;
             break;
@@ -674,20 +696,23 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
         ck.step = step;
         ck.meta = (const char *const *)meta.kv;
         ck.nmeta = meta.n;
-        if (nb_checkpoint_save(ctx, model_path, &ck)) {
+        if (nbc_dist_rank0(&dd) && nb_checkpoint_save(ctx, model_path, &ck)) {
             fprintf(stderr, "nabla train: saving the checkpoint: %s\n", nb_error_message(ctx));
             exit_code = NBC_EXIT_FAIL;
             break;
         }
         saved_epoch = epoch + 1;
-        if (nbc_write_metrics_csv(metrics_path, rows, nrows) || nbc_write_curves_svg(svg_path, rows, nrows, title)) {
+        if (nbc_dist_rank0(&dd) &&
+            (nbc_write_metrics_csv(metrics_path, rows, nrows) || nbc_write_curves_svg(svg_path, rows, nrows, title))) {
             fprintf(stderr, "nabla train: writing %s: %s\n", out_dir, strerror(errno));
             exit_code = NBC_EXIT_FAIL;
             break;
         }
+        nbc_dist_agree_stop(&dd, &stop_requested);
         if (stop_requested) { /* Ctrl-C during evaluation or saving: the epoch is complete */
-            fprintf(stderr, "nabla train: interrupted after epoch %d; resume with: nabla train --resume %s\n",
-                    epoch + 1, model_path);
+            if (nbc_dist_rank0(&dd))
+                fprintf(stderr, "nabla train: interrupted after epoch %d; resume with: nabla train --resume %s\n",
+                        epoch + 1, model_path);
             exit_code = 130;
             break;
         }
@@ -700,12 +725,13 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
             getrusage(RUSAGE_SELF, &ru);
             double med = median(epoch_s, ntimed);
             printf("RESULT name=nabla_train threads=%d epochs=%lld batch=%lld epoch_s_median=%.4f samples_per_s=%.1f "
-                   "test_acc=%.4f test_loss=%.4f peak_rss_mb=%.1f\n",
+                   "test_acc=%.4f test_loss=%.4f peak_rss_mb=%.1f%s\n",
                    nb_get_threads(), c->epochs, (long long)B, med, (double)n / med, rows[nrows - 1].eval_acc,
-                   rows[nrows - 1].eval_loss, (double)ru.ru_maxrss / 1024.0);
+                   rows[nrows - 1].eval_loss, (double)ru.ru_maxrss / 1024.0, nbc_dist_result(&dd));
         }
     }
 done:
+    exit_code = nbc_dist_end(&dd, exit_code); /* before the context goes: the gradients live in dist's buffer */
     nb_batch_iter_free(&it);
     nbc_meta_free(&meta);
     free(rows);
