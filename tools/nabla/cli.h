@@ -30,6 +30,8 @@ int nbc_predict_main(int argc, char **argv);
 void nbc_predict_usage(FILE *out);
 int nbc_info_main(int argc, char **argv);
 void nbc_info_usage(FILE *out);
+int nbc_generate_main(int argc, char **argv);
+void nbc_generate_usage(FILE *out);
 
 /* Print "nabla CMD: <message>" as one line on stderr; returns NBC_EXIT_USAGE
  * so callers can `return nbc_usage_error(...)`. */

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "data_cli.h"
 #include "model_io.h"
+#include "text.h"
 
 void nbc_eval_usage(FILE *out) {
     fprintf(out,
@@ -163,6 +164,13 @@ int nbc_eval_main(int argc, char **argv) {
     nbc_net net;
     int rc = open_model("eval", model_path, &ctx, &mi, &net);
     if (rc) return rc;
+    if (mi.spec.kind == NBC_MODEL_GPT) { /* a language model: loss and next-character accuracy on text */
+        if (labels) rc = nbc_usage_error("eval", "--labels: not for a text model");
+        else rc = nbc_text_eval(ctx, model_path, &mi, &net, data, limit);
+        nbc_model_info_free(&mi);
+        nb_ctx_free(ctx);
+        return rc;
+    }
     char err[1024];
     if (!data) {
         if (mi.data_kind && strcmp(mi.data_kind, "idx") == 0 && mi.data) data = mi.data;
@@ -277,6 +285,11 @@ int nbc_predict_main(int argc, char **argv) {
     nbc_net net;
     int rc = open_model("predict", argv[optind], &ctx, &mi, &net);
     if (rc) return rc;
+    if (mi.spec.kind == NBC_MODEL_GPT) {
+        nbc_model_info_free(&mi);
+        nb_ctx_free(ctx);
+        return nbc_usage_error("predict", "%s is a text model: predict is for classifiers; use nabla generate", argv[optind]);
+    }
     char err[1024];
     nbc_data d;
     if (load_for_model(&mi, argv[optind + 1], NULL, 0, &d, err, sizeof err)) {

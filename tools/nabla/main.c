@@ -8,10 +8,11 @@
 #include "nabla.h"
 
 static const nbc_command commands[] = {
-    {"train", "train a classifier (default: an MLP on Fashion-MNIST)", nbc_train_main, nbc_train_usage},
+    {"train", "train a classifier (default: an MLP on Fashion-MNIST) or a GPT on text", nbc_train_main, nbc_train_usage},
     {"eval", "loss, accuracy and confusion matrix of a trained model", nbc_eval_main, nbc_eval_usage},
     {"predict", "predicted class and probability per input row (CSV)", nbc_predict_main, nbc_predict_usage},
     {"info", "architecture, tensors and parameter count of a model file", nbc_info_main, nbc_info_usage},
+    {"generate", "sample text from a character-level GPT", nbc_generate_main, nbc_generate_usage},
     {"xor", "train the 2-2-1 sigmoid network on XOR", nbc_xor_main, nbc_xor_usage},
 };
 static const int ncommands = (int)(sizeof commands / sizeof commands[0]);

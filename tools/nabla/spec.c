@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "spec.h"
+#include "text.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, const char *a, const char *b) {
     if (err && errlen) snprintf(err, errlen, fmt, a, b);
@@ -157,7 +158,8 @@ int nbc_model_spec_parse(const char *s, nbc_model_spec *spec, char *err, size_t 
         spec->act = NB_ACT_RELU;
         return 0;
     }
-    return fail(err, errlen, "'%s': unknown model kind '%s' (mlp, linear)", s, kv.kind);
+    if (strcmp(kv.kind, "gpt") == 0) return nbc_gpt_spec_parse(s, &kv, spec, err, errlen);
+    return fail(err, errlen, "'%s': unknown model kind '%s' (mlp, linear, gpt)", s, kv.kind);
 }
 
 void nbc_model_spec_format(const nbc_model_spec *spec, char *buf, size_t len) {
@@ -174,6 +176,8 @@ void nbc_model_spec_format(const nbc_model_spec *spec, char *buf, size_t len) {
             if (strtof(d, NULL) == spec->dropout) break;
         }
         OUT(",act=%s,dropout=%s", act_name(spec->act), d);
+    } else if (spec->kind == NBC_MODEL_GPT) {
+        nbc_gpt_spec_format(spec, buf, len);
     } else {
         OUT("?");
     }
@@ -199,12 +203,14 @@ int nbc_net_build(nb_ctx *ctx, const nbc_model_spec *spec, int64_t inputs, int c
         net->body = &s->base;
         return NB_OK;
     }
+    if (spec->kind == NBC_MODEL_GPT) return nbc_gpt_net_build(ctx, net, classes);
     return NB_ERR_ARG;
 }
 
 nb_tensor *nbc_net_forward(nbc_net *net, nb_tensor *x) { return nb_module_forward(net->body, x); }
 
 void nbc_net_describe(const nbc_net *net, FILE *out) {
+    if (net->spec.kind == NBC_MODEL_GPT) nbc_gpt_net_describe(net, out);
     if (net->spec.kind != NBC_MODEL_MLP) return;
     const nbc_model_spec *s = &net->spec;
     int64_t in = net->inputs;

@@ -32,7 +32,7 @@ int nbc_kvlist_parse(const char *s, nbc_kvlist *out, char *err, size_t errlen);
  * format branch and a build branch in spec.c; the CLI, the checkpoint
  * metadata ("nabla.model" holds the canonical spec) and eval/predict/info
  * need nothing else. */
-typedef enum nbc_model_kind { NBC_MODEL_MLP = 1 } nbc_model_kind;
+typedef enum nbc_model_kind { NBC_MODEL_MLP = 1, NBC_MODEL_GPT = 3 } nbc_model_kind;
 
 #define NBC_MLP_MAX_HIDDEN 16
 typedef struct nbc_model_spec {
@@ -41,7 +41,10 @@ typedef struct nbc_model_spec {
     int nhidden;
     int64_t hidden[NBC_MLP_MAX_HIDDEN];
     nb_activation act;
-    float dropout;
+    float dropout; /* mlp and gpt */
+    /* gpt (vocabulary from the data): "gpt:layers=4,heads=4,width=128,context=64,dropout=0" */
+    int layers, heads;
+    int64_t width, context;
 } nbc_model_spec;
 
 /* The default classifier: mlp:256,128,act=relu,dropout=0. */
@@ -57,6 +60,7 @@ typedef struct nbc_net {
     nbc_model_spec spec;
     nb_model *model;
     nb_module *body;
+    nb_gpt *gpt; /* gpt: body = &gpt->base, ids [B,T] -> logits [B,T,vocab] */
     int64_t inputs;
     int classes;
 } nbc_net;

@@ -19,6 +19,7 @@
 #include "model_io.h"
 #include "report.h"
 #include "spec.h"
+#include "text.h"
 
 #define CMD "train"
 #define MAX_EPOCHS 100000
@@ -46,6 +47,8 @@ void nbc_train_usage(FILE *out) {
             "                         dropout after each hidden activation (0)\n"
             "                       linear   softmax regression (no hidden layer)\n"
             "                     e.g. mlp:512,256,act=tanh,dropout=0.2\n"
+            "                       gpt[:layers=4,heads=4,width=128,context=64,dropout=0]\n"
+            "                         character-level GPT on --text (see below)\n"
             "optimisation:\n"
             "  --epochs N         total epochs (default 5); with --resume, the run continues\n"
             "                     until N epochs are complete\n"
@@ -74,6 +77,21 @@ void nbc_train_usage(FILE *out) {
             "                     it, so `nabla train --resume F --epochs 10` is enough\n"
             "  --progress WHEN    auto (default: a bar on a terminal), always, never\n"
             "  --bench            print a RESULT line (timings, accuracy, peak memory)\n"
+            "steps and text:\n"
+            "  --steps N          train exactly N optimizer steps instead of --epochs (any\n"
+            "                     model; a classifier still evaluates after each epoch)\n"
+            "  --eval-every N     text: evaluate, save and add a metrics row every N steps\n"
+            "                     (default: after each epoch, or at the end with --steps);\n"
+            "                     metrics.csv's first column then counts steps\n"
+            "  --text FILE        train a character-level language model (--model gpt, the\n"
+            "                     default with --text; without --text a gpt trains on\n"
+            "                     " NBC_TEXT_DEFAULT "). Vocabulary: the file's distinct\n"
+            "                     bytes; the last 10%% (--val-split) is the validation text;\n"
+            "                     an epoch visits the non-overlapping context windows of the\n"
+            "                     rest in a shuffled order; accuracy = next-character\n"
+            "                     accuracy. GPT defaults: --opt adamw --lr 3e-4 (weight\n"
+            "                     decay 0.01), --batch 32, --epochs 30; --limit N reads only\n"
+            "                     the first N bytes\n"
             "  -h, --help         show this help\n"
             "\n"
             "Exit status: 0 done, 1 the run failed (e.g. non-finite loss; the last good\n"
@@ -85,7 +103,8 @@ void nbc_train_usage(FILE *out) {
 
 enum {
     O_DATA, O_TARGET, O_LABELS, O_VAL, O_LIMIT, O_MODEL, O_EPOCHS, O_BATCH, O_OPT, O_LR, O_MOM, O_WD,
-    O_SCHED, O_WARMUP, O_CLIP, O_SEED, O_THREADS, O_OUT, O_RESUME, O_PROGRESS, O_BENCH, NOPT
+    O_SCHED, O_WARMUP, O_CLIP, O_SEED, O_THREADS, O_OUT, O_RESUME, O_PROGRESS, O_BENCH, O_TEXT, O_STEPS,
+    O_EVAL_EVERY, NOPT
 };
 /* Options saved in the checkpoint and reused by --resume when not given. */
 static const struct {
@@ -99,12 +118,13 @@ static const struct {
     [O_SCHED] = {"schedule", 1}, [O_WARMUP] = {"warmup", 1},    [O_CLIP] = {"clip", 1},
     [O_SEED] = {"seed", 1},     [O_THREADS] = {"threads", 0},   [O_OUT] = {"out", 0},
     [O_RESUME] = {"resume", 0}, [O_PROGRESS] = {"progress", 0}, [O_BENCH] = {"bench", 0},
+    [O_TEXT] = {"text", 1},     [O_STEPS] = {"steps", 1},       [O_EVAL_EVERY] = {"eval-every", 1},
 };
 
 typedef struct train_cfg {
     const char *val[NOPT];
     /* parsed */
-    long long epochs, batch, limit, warmup, seed, threads;
+    long long epochs, batch, limit, warmup, seed, threads, steps, eval_every;
     double val_split, lr, momentum, wd, clip;
     int lr_set, mom_set, wd_set;
     nbc_model_spec spec;
@@ -134,6 +154,8 @@ static int parse_cfg(train_cfg *c) {
     INT_OPT(O_WARMUP, 0, 1LL << 40, c->warmup, 0);
     INT_OPT(O_SEED, 0, INT64_MAX, c->seed, 0);
     INT_OPT(O_THREADS, 0, 1024, c->threads, 0);
+    INT_OPT(O_STEPS, 1, 1LL << 40, c->steps, 0);
+    INT_OPT(O_EVAL_EVERY, 1, 1LL << 40, c->eval_every, 0);
 #undef INT_OPT
 #define DBL_OPT(id, lo, hi, dst, def, setflag)                                                   \
     do {                                                                                         \
@@ -455,9 +477,69 @@ static int build_train_graph(nb_ctx *ctx, nbc_net *net, int64_t rows, train_grap
     return tg->g ? NB_OK : nb_error(ctx);
 }
 
+/* `--model gpt` / `--text`: the character-level loop of text.c, with the
+ * flags parsed here (GPT defaults: AdamW lr 3e-4, batch 32, 30 epochs, the
+ * last 10% of the text for validation). */
+static int run_text(train_cfg *c, const sched_spec *sp, const char *out_dir, const char *resume,
+                    const nb_safetensors_info *resume_info) {
+    if (c->spec.kind != NBC_MODEL_GPT) return nbc_usage_error(CMD, "--text: only for --model gpt");
+    for (int i = O_DATA; i <= O_LABELS; i++)
+        if (c->val[i]) return nbc_usage_error(CMD, "--%s: a gpt trains on --text FILE", optdef[i].name);
+    if (c->steps && c->val[O_EPOCHS]) return nbc_usage_error(CMD, "--steps: give --epochs or --steps, not both");
+    nbc_text_job job = {0};
+    job.text = c->val[O_TEXT] ? c->val[O_TEXT] : NBC_TEXT_DEFAULT;
+    job.spec = c->spec;
+    job.ocfg = c->ocfg;
+    job.opt_name = c->opt_name;
+    if (!c->val[O_OPT]) {
+        job.ocfg = nb_optim_defaults(NB_OPTIM_ADAMW);
+        job.ocfg.lr = c->lr_set ? c->lr : 3e-4;
+        if (c->wd_set) job.ocfg.weight_decay = c->wd;
+        job.opt_name = "adamw";
+    }
+    job.epochs = c->val[O_EPOCHS] ? c->epochs : 30;
+    job.steps = c->steps;
+    job.eval_every = c->eval_every;
+    job.batch = c->val[O_BATCH] ? c->batch : 32;
+    job.warmup = c->warmup;
+    job.seed = c->seed;
+    job.limit = c->limit;
+    job.val_split = c->val[O_VAL] ? c->val_split : 0.1;
+    job.clip = c->clip;
+    job.progress = c->progress;
+    job.bench = c->bench;
+    job.out_dir = out_dir;
+    job.resume = resume;
+    job.resume_info = resume ? resume_info : NULL;
+    job.sched = sp;
+    job.build_schedule = build_schedule;
+    nbc_meta flags = {0};
+    int mrc = 0;
+    for (int i = 0; i < NOPT && !mrc; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "nabla.train.%s", optdef[i].name);
+        if (optdef[i].saved && c->val[i]) mrc = nbc_meta_add(&flags, key, c->val[i]);
+    }
+    if (!mrc && !c->val[O_TEXT]) mrc = nbc_meta_add(&flags, "nabla.train.text", job.text);
+    job.flags = &flags;
+    if (c->threads > 0) nb_set_threads((int)c->threads);
+    int rc = NBC_EXIT_FAIL;
+    if (mrc) fprintf(stderr, "nabla train: out of memory\n");
+    else if (mkdir_p(out_dir))
+        rc = nbc_usage_error(CMD, "--out: cannot create directory %s: %s", out_dir, strerror(errno));
+    else
+        rc = nbc_text_train(&job);
+    nbc_meta_free(&flags);
+    return rc;
+}
+
 static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const char *resume,
                const nb_safetensors_info *resume_info) {
     char err[1024];
+    if (c->spec.kind == NBC_MODEL_GPT || c->val[O_TEXT]) return run_text(c, sp, out_dir, resume, resume_info);
+    if (c->eval_every) return nbc_usage_error(CMD, "--eval-every: only for text models (a classifier evaluates after each epoch)");
+    if (c->steps && resume) return nbc_usage_error(CMD, "--steps: a classifier run with --steps cannot be resumed");
+    if (c->steps && c->val[O_EPOCHS]) return nbc_usage_error(CMD, "--steps: give --epochs or --steps, not both");
     nbc_data tr, ev;
     nbc_model_info mi;
     memset(&mi, 0, sizeof mi);
@@ -468,6 +550,10 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
     if (rc) {
         nbc_model_info_free(&mi);
         return nbc_dist_end(&dd, rc);
+    }
+    if (c->steps) { /* --steps: as many epochs as it takes; the last one stops early */
+        int64_t bs = c->batch < tr.ds.n ? c->batch : tr.ds.n, per = (tr.ds.n + bs - 1) / bs;
+        c->epochs = (c->steps + per - 1) / per;
     }
     if (c->threads > 0) nb_set_threads((int)c->threads);
     int exit_code = NBC_EXIT_FAIL;
@@ -629,7 +715,7 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
             }
             seen += cnt;
             nbc_progress_update(&pg, b + 1, dd.on ? b * B + (b < full ? B : rem) : seen, loss_sum / (double)seen);
-            if (stop_requested) break;
+            if (stop_requested || step == c->steps) break;
         }
         double secs = nbc_now() - t0;
         nbc_progress_end(&pg);
@@ -756,6 +842,8 @@ int nbc_train_main(int argc, char **argv) {
         {"threads", required_argument, NULL, O_THREADS}, {"out", required_argument, NULL, O_OUT},
         {"resume", required_argument, NULL, O_RESUME},   {"progress", required_argument, NULL, O_PROGRESS},
         {"bench", no_argument, NULL, O_BENCH},           {"help", no_argument, NULL, 'h'},
+        {"text", required_argument, NULL, O_TEXT},       {"steps", required_argument, NULL, O_STEPS},
+        {"eval-every", required_argument, NULL, O_EVAL_EVERY},
         {NULL, 0, NULL, 0},
     };
     train_cfg c;
@@ -804,16 +892,19 @@ int nbc_train_main(int argc, char **argv) {
             c.val[O_OUT] = out_buf;
         }
     }
+    if (c.val[O_TEXT] && !c.val[O_MODEL]) c.val[O_MODEL] = "gpt"; /* --text alone: the default GPT */
     int rc = parse_cfg(&c);
     sched_spec sp;
     if (!rc) rc = parse_schedule(c.val[O_SCHED], &sp);
     if (!rc && !c.val[O_OUT]) {
         const char *d = c.val[O_DATA];
+        if (c.spec.kind == NBC_MODEL_GPT) d = c.val[O_TEXT] ? c.val[O_TEXT] : NBC_TEXT_DEFAULT;
         char stem[256];
         snprintf(stem, sizeof stem, "%s", d ? basename_of(d) : "fmnist");
         char *dot = strchr(stem, '.');
         if (dot && dot != stem) *dot = '\0';
-        snprintf(out_buf, sizeof out_buf, "runs/%s-%s", stem, c.spec.nhidden ? "mlp" : "linear");
+        snprintf(out_buf, sizeof out_buf, "runs/%s-%s", stem,
+                 c.spec.kind == NBC_MODEL_GPT ? "gpt" : c.spec.nhidden ? "mlp" : "linear");
         c.val[O_OUT] = out_buf;
     }
     if (!rc) rc = run(&c, &sp, c.val[O_OUT], resume, &rinfo);
