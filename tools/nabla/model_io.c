@@ -153,6 +153,8 @@ int nbc_model_info_from_meta(const nb_safetensors_info *st, const char *path, nb
         if (*end != ',') return BAD("%s: metadata \"nabla.input_shape\" = \"%.40s\" is malformed", path, shape);
         p = end + 1;
     }
+    if (nbc_model_spec_set_input(&mi->spec, mi->feat_ndim, mi->feat_shape, mi->inputs, e2, sizeof e2))
+        return BAD("%s: %s", path, e2);
     const char *cl = nb_safetensors_info_meta(st, "nabla.classes");
     char *end;
     long c = cl ? strtol(cl, &end, 10) : 0;
@@ -234,6 +236,8 @@ int nbc_evaluator_init(nbc_evaluator *ev, nbc_net *net, int64_t rows) {
     nb_ctx *ctx = nb_model_ctx(net->model);
     memset(ev, 0, sizeof *ev);
     ev->net = net;
+    /* a cnn holds ~100 KB of activations per sample: keep inference graphs small */
+    if (net->spec.kind == NBC_MODEL_CNN && rows > 64) rows = 64;
     ev->rows = rows;
     int grad = nb_grad_enabled(ctx), training = nb_training(ctx);
     nb_set_grad_enabled(ctx, 0);

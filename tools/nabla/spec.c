@@ -159,7 +159,11 @@ int nbc_model_spec_parse(const char *s, nbc_model_spec *spec, char *err, size_t 
         return 0;
     }
     if (strcmp(kv.kind, "gpt") == 0) return nbc_gpt_spec_parse(s, &kv, spec, err, errlen);
-    return fail(err, errlen, "'%s': unknown model kind '%s' (mlp, linear, gpt)", s, kv.kind);
+    if (strcmp(kv.kind, "cnn") == 0) {
+        spec->kind = NBC_MODEL_CNN;
+        return nbc_cnn_parse(s, &kv, &spec->cnn, err, errlen);
+    }
+    return fail(err, errlen, "'%s': unknown model kind '%s' (mlp, linear, cnn, gpt)", s, kv.kind);
 }
 
 void nbc_model_spec_format(const nbc_model_spec *spec, char *buf, size_t len) {
@@ -178,6 +182,9 @@ void nbc_model_spec_format(const nbc_model_spec *spec, char *buf, size_t len) {
         OUT(",act=%s,dropout=%s", act_name(spec->act), d);
     } else if (spec->kind == NBC_MODEL_GPT) {
         nbc_gpt_spec_format(spec, buf, len);
+    } else if (spec->kind == NBC_MODEL_CNN) {
+        OUT("cnn:");
+        nbc_cnn_format(&spec->cnn, buf + o, o < len ? len - o : 0);
     } else {
         OUT("?");
     }
@@ -204,13 +211,32 @@ int nbc_net_build(nb_ctx *ctx, const nbc_model_spec *spec, int64_t inputs, int c
         return NB_OK;
     }
     if (spec->kind == NBC_MODEL_GPT) return nbc_gpt_net_build(ctx, net, classes);
+    if (spec->kind == NBC_MODEL_CNN) {
+        int st;
+        nb_sequential *s = nbc_cnn_build(net->model, &spec->cnn, inputs, classes, &st);
+        if (s) net->body = &s->base;
+        return st;
+    }
     return NB_ERR_ARG;
 }
 
-nb_tensor *nbc_net_forward(nbc_net *net, nb_tensor *x) { return nb_module_forward(net->body, x); }
+int nbc_model_spec_set_input(nbc_model_spec *spec, int feat_ndim, const int64_t *feat_shape, int64_t features,
+                             char *err, size_t errlen) {
+    if (spec->kind != NBC_MODEL_CNN) return 0;
+    return nbc_cnn_set_input(&spec->cnn, feat_ndim, feat_shape, features, err, errlen);
+}
+
+nb_tensor *nbc_net_forward(nbc_net *net, nb_tensor *x) {
+    if (net->spec.kind == NBC_MODEL_CNN && x) { /* rows of C·H·W features -> NCHW images */
+        const int64_t *c = net->spec.cnn.shape;
+        x = nb_reshape(nb_model_ctx(net->model), x, 4, (const int64_t[4]){x->shape[0], c[0], c[1], c[2]});
+    }
+    return nb_module_forward(net->body, x);
+}
 
 void nbc_net_describe(const nbc_net *net, FILE *out) {
     if (net->spec.kind == NBC_MODEL_GPT) nbc_gpt_net_describe(net, out);
+    if (net->spec.kind == NBC_MODEL_CNN) nbc_cnn_describe(&net->spec.cnn, net->classes, out);
     if (net->spec.kind != NBC_MODEL_MLP) return;
     const nbc_model_spec *s = &net->spec;
     int64_t in = net->inputs;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cnn.h"
 #include "nabla.h"
 
 /* Grammar:   SPEC := KIND [ ':' ITEM { ',' ITEM } ]     ITEM := VALUE | KEY '=' VALUE
@@ -32,7 +33,7 @@ int nbc_kvlist_parse(const char *s, nbc_kvlist *out, char *err, size_t errlen);
  * format branch and a build branch in spec.c; the CLI, the checkpoint
  * metadata ("nabla.model" holds the canonical spec) and eval/predict/info
  * need nothing else. */
-typedef enum nbc_model_kind { NBC_MODEL_MLP = 1, NBC_MODEL_GPT = 3 } nbc_model_kind;
+typedef enum nbc_model_kind { NBC_MODEL_MLP = 1, NBC_MODEL_CNN = 2, NBC_MODEL_GPT = 3 } nbc_model_kind;
 
 #define NBC_MLP_MAX_HIDDEN 16
 typedef struct nbc_model_spec {
@@ -45,6 +46,8 @@ typedef struct nbc_model_spec {
     /* gpt (vocabulary from the data): "gpt:layers=4,heads=4,width=128,context=64,dropout=0" */
     int layers, heads;
     int64_t width, context;
+    /* cnn: "cnn:conv32,max2,conv64,max2,fc128,act=relu,shape=1x28x28" (cnn.h) */
+    nbc_cnn_spec cnn;
 } nbc_model_spec;
 
 /* The default classifier: mlp:256,128,act=relu,dropout=0. */
@@ -53,6 +56,11 @@ typedef struct nbc_model_spec {
 int nbc_model_spec_parse(const char *s, nbc_model_spec *spec, char *err, size_t errlen);
 /* The canonical form, with every option spelt out: parse(format(s)) == s. */
 void nbc_model_spec_format(const nbc_model_spec *spec, char *buf, size_t len);
+/* Completes a spec with the data's per-sample shape before building (a cnn
+ * takes its image shape from it; other kinds need nothing). -1 with one line
+ * in err when the model cannot take such samples. */
+int nbc_model_spec_set_input(nbc_model_spec *spec, int feat_ndim, const int64_t *feat_shape, int64_t features,
+                             char *err, size_t errlen);
 
 /* A model built from a spec for `inputs` features and `classes` outputs. Its
  * forward maps x [batch, inputs] to logits [batch, classes]. */

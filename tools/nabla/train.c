@@ -46,7 +46,18 @@ void nbc_train_usage(FILE *out) {
             "                         hidden widths (default 256,128), activation (relu),\n"
             "                         dropout after each hidden activation (0)\n"
             "                       linear   softmax regression (no hidden layer)\n"
-            "                     e.g. mlp:512,256,act=tanh,dropout=0.2\n"
+            "                       cnn[:LAYER,...][,act=A][,shape=CxHxW]  convolutional network\n"
+            "                         on images (IDX HxW is 1xHxW; flat data needs shape=).\n"
+            "                         LAYER: conv<N>[k<K>][s<S>][p<P>][d<D>][g<G>]  N channels,\n"
+            "                           kernel K (3), stride S (1), padding P (same), dilation\n"
+            "                           D (1), groups G (1);  max<K>[s<S>][p<P>], avg<K>...\n"
+            "                           pooling (stride K);  gap  global average pooling;\n"
+            "                           bn  batch norm;  drop<P>  dropout;  fc<N>  linear.\n"
+            "                         act (relu) follows each conv and fc, after its bn; a\n"
+            "                         linear layer to the classes ends the network. Plain\n"
+            "                         cnn is cnn:conv32,max2,conv64,max2,fc128\n"
+            "                     e.g. mlp:512,256,act=tanh,dropout=0.2,\n"
+            "                          cnn:conv32,bn,max2,conv64,bn,max2,fc128,drop0.3\n"
             "                       gpt[:layers=4,heads=4,width=128,context=64,dropout=0]\n"
             "                         character-level GPT on --text (see below)\n"
             "optimisation:\n"
@@ -421,6 +432,12 @@ static int load_data(const train_cfg *c, nbc_data *tr, nbc_data *ev, nbc_model_i
     mi->feat_ndim = ds->feat_ndim;
     memcpy(mi->feat_shape, ds->feat_shape, sizeof mi->feat_shape);
     mi->inputs = ds->features;
+    if (nbc_model_spec_set_input(&mi->spec, mi->feat_ndim, mi->feat_shape, mi->inputs, err, sizeof err)) {
+        nbc_data_free(tr);
+        nbc_data_free(ev);
+        return nbc_usage_error(CMD, "--model: %s", err);
+    }
+    nbc_model_spec_format(&mi->spec, mi->spec_str, sizeof mi->spec_str); /* now with the input shape */
     mi->classes = ds->num_classes < 2 ? 2 : ds->num_classes;
     mi->class_names = calloc((size_t)mi->classes, sizeof *mi->class_names);
     nb_norm_copy(&mi->norm, &ds->norm);
@@ -569,7 +586,7 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
     }
     nb_rng_seed(nb_ctx_rng(ctx), (uint64_t)c->seed);
     nbc_net net;
-    if (nbc_net_build(ctx, &c->spec, mi.inputs, mi.classes, &net)) {
+    if (nbc_net_build(ctx, &mi.spec, mi.inputs, mi.classes, &net)) {
         fprintf(stderr, "nabla train: building the model: %s\n", nb_error_message(ctx));
         goto done;
     }
@@ -904,7 +921,7 @@ int nbc_train_main(int argc, char **argv) {
         char *dot = strchr(stem, '.');
         if (dot && dot != stem) *dot = '\0';
         snprintf(out_buf, sizeof out_buf, "runs/%s-%s", stem,
-                 c.spec.kind == NBC_MODEL_GPT ? "gpt" : c.spec.nhidden ? "mlp" : "linear");
+                 c.spec.kind == NBC_MODEL_CNN ? "cnn" : c.spec.kind == NBC_MODEL_GPT ? "gpt" : c.spec.nhidden ? "mlp" : "linear");
         c.val[O_OUT] = out_buf;
     }
     if (!rc) rc = run(&c, &sp, c.val[O_OUT], resume, &rinfo);
