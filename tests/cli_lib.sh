@@ -1,5 +1,5 @@
 # tests/cli_lib.sh — check helpers shared by the shell tests of the `nabla`
-# command line (test_cli.sh, test_train.sh). Sourced by them once they have set
+# command line (test_cli.sh, test_train.sh, test_cnn.sh, test_gpt.sh). Sourced by them once they have set
 # $nabla (the binary) and $tmp (a scratch directory); each ends by exiting 1
 # when $failures is not 0.
 failures=0

@@ -8,25 +8,7 @@
 nabla=${1:?usage: test_gpt.sh path/to/nabla}
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() {
-    echo "FAIL: $*"
-    failures=$((failures + 1))
-}
-# expect CODE ARGS...: run nabla ARGS, check the exit code; output in $tmp/out, $tmp/err
-expect() {
-    want=$1
-    shift
-    "$nabla" "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    [ "$got" -eq "$want" ] || fail "nabla $*: exit $got, expected $want; stderr: $(cat "$tmp/err")"
-}
-# usage_error ARGS...: exit 2 and one line on stderr starting "nabla"
-usage_error() {
-    expect 2 "$@"
-    [ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "nabla $*: expected one line on stderr: $(cat "$tmp/err")"
-    grep -q '^nabla' "$tmp/err" || fail "nabla $*: stderr does not start with 'nabla': $(cat "$tmp/err")"
-}
+. "$(dirname "$0")/cli_lib.sh"
 
 awk 'BEGIN { split("the cat sat on a mat and the dog ran to the red barn", w, " ");
   srand(3); for (i = 0; i < 500; i++) { printf "%s%s", w[1 + int(rand() * 13)], (i % 12 == 11) ? ".\n" : " " } }' >"$tmp/t.txt"
