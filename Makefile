@@ -12,7 +12,7 @@ CMAKE_FLAGS ?=
 
 # What the build and tests need (Debian 12 package names).
 PACKAGES      = build-essential cmake pkg-config libcmocka-dev zlib1g-dev libcjson-dev openmpi-bin libopenmpi-dev
-BENCH_PACKAGES = libopenblas-dev
+BENCH_PACKAGES = libopenblas-dev python3-torch python3-numpy dataset-fashion-mnist
 DEMO_PACKAGES = dataset-fashion-mnist
 
 .PHONY: all demo test bench deps bench-deps build build-asan clean install
