@@ -31,10 +31,10 @@ echo "char GPT 4x128, 4 heads, ctx 64, batch 32; $(grep -m1 'model name' /proc/c
 printf '%-8s %-8s %10s %10s %10s %10s\n' threads impl ms/step cpu_ms peak_MB val@500
 summary=""
 for t in 1 2; do
-    n=$(OMP_WAIT_POLICY=PASSIVE "$bench" "$t" 50 "$text" | grep '^RESULT')
+    n=$("$bench" "$t" 50 "$text" | grep '^RESULT')
     nv="-"
     if [ "$loss" = 1 ]; then
-        r=$(OMP_WAIT_POLICY=PASSIVE "$nabla" train --text "$text" --model gpt:layers=4,heads=4,width=128,context=64 \
+        r=$("$nabla" train --text "$text" --model gpt:layers=4,heads=4,width=128,context=64 \
             --steps 500 --batch 32 --threads "$t" --seed 0 --bench --progress never --out "$out/run$t" | grep '^RESULT')
         nv=$(field "$r" val_loss)
     fi

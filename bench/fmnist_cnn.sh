@@ -38,7 +38,7 @@ rows=""
 for t in 1 2; do
     ep=1
     [ "$t" = 1 ] && ep=3
-    n=$(OMP_WAIT_POLICY=PASSIVE "$nabla" train --model cnn --epochs "$ep" --threads "$t" --bench --progress never \
+    n=$("$nabla" train --model cnn --epochs "$ep" --threads "$t" --bench --progress never \
         --out "$out/run$t" | grep '^RESULT')
     ns=$(field "$n" epoch_s_median); na=$(field "$n" test_acc); nm=$(field "$n" peak_rss_mb)
     printf '%-8s %-8s %7s %10.2f %9.4f %9.1f\n' "$t" nabla "$ep" "$ns" "$na" "$nm"

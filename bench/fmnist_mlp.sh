@@ -26,9 +26,11 @@ echo "Fashion-MNIST MLP, $epochs epochs, batch 64; $(grep -m1 'model name' /proc
 printf '%-8s %-8s %10s %12s %9s %9s\n' threads impl s/epoch samples/s test_acc peak_MB
 rows=""
 for t in 1 2; do
-    # the same OpenMP wait policy PyTorch gets from --omp-passive: on a busy
-    # machine spinning threads cost both far more than the work
-    n=$(OMP_WAIT_POLICY=PASSIVE "$nabla" train --epochs "$epochs" --threads "$t" --bench --progress never --out "$out/run$t" | grep '^RESULT')
+    # nabla runs with OpenMP's default wait policy, its best on a quiet machine
+    # (passive waiting costs it ~2x at 2 threads); PyTorch gets --omp-passive,
+    # its best (its OpenMP threads otherwise spin against OpenBLAS's). On a
+    # busy machine, export OMP_WAIT_POLICY=PASSIVE for both.
+    n=$("$nabla" train --epochs "$epochs" --threads "$t" --bench --progress never --out "$out/run$t" | grep '^RESULT')
     if [ -f "$torch_dir/fmnist_mlp.py" ] && [ -x /usr/bin/python3 ]; then
         p=$(/usr/bin/python3 "$torch_dir/fmnist_mlp.py" --threads "$t" --blas-core auto --omp-passive \
             --epochs "$epochs" 2>/dev/null | grep '^RESULT')

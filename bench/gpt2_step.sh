@@ -21,7 +21,7 @@ echo "GPT-2 small shape, batch 4, seq 64, $timed timed steps; $(grep -m1 'model 
 printf '%-8s %-8s %10s %9s %9s %9s %10s\n' threads impl ms/step fwd_ms bwd_ms opt_ms peak_MB
 summary=""
 for t in 1 2; do
-    n=$(OMP_WAIT_POLICY=PASSIVE "$bench" "$t" "$timed" 2 | grep '^RESULT')
+    n=$("$bench" "$t" "$timed" 2 | grep '^RESULT')
     printf '%-8s %-8s %10.0f %9.0f %9.0f %9.0f %10.0f\n' "$t" nabla "$(field "$n" ms_per_step)" "$(field "$n" fwd_ms)" \
         "$(field "$n" bwd_ms)" "$(field "$n" opt_ms)" "$(field "$n" peak_rss_mb)"
     if [ -f "$torch_dir/gpt2_step.py" ] && [ -x /usr/bin/python3 ]; then
