@@ -215,9 +215,9 @@ static void panel(sbuf *b, double x0, double y0, double w, double h, const char 
                 sb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", PX(rows[i].epoch), PY(v),
                           colour[k]);
         }
-        /* legend, top right inside the panel */
-        double lx = x0 + w - 150, ly = y0 + 18 + 18 * k;
-        if (!acc) ly = y0 + 18 + 18 * k;
+        /* legend inside the panel, away from where the curves usually run:
+         * top right for falling losses, bottom right for rising accuracies */
+        double lx = x0 + w - 150, ly = acc ? y0 + h - 32 + 18 * k : y0 + 18 + 18 * k;
         sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n",
                   lx, ly - 4, lx + 24, ly - 4, colour[k]);
         sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\">%s %s</text>\n", lx + 30, ly, name[k],
