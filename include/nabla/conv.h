@@ -74,6 +74,23 @@ nb_tensor *nb_batch_norm(nb_ctx *ctx, nb_tensor *x, nb_tensor *gamma, nb_tensor 
                          nb_tensor *running_mean, nb_tensor *running_var, float momentum,
                          float eps);
 
+/* nb_batch_norm with synchronised statistics when sync is nonzero: in
+ * training mode, when the context has a cross-process sum (nb_ctx_set_allsum,
+ * installed for MPI by nb_dist_install_allsum), the batch statistics are over
+ * the rows of ALL processes — forward sums per channel the count, Σx and Σx²
+ * (in double; Σx² kept as a centred part plus a mean part, for precision), the
+ * running statistics use the global count for the unbiased variance, and
+ * backward sums Σdy and Σdy·x̂ for dx. Each process's loss is taken to be the
+ * mean over its own rows, combined with weights rows/global rows (nb_dist's
+ * convention), so N processes give one process's result on the whole batch.
+ * A process with no values (count 0) still takes part. Every process must
+ * build the same graph (the sums are collective and called in graph order).
+ * Evaluation mode, or no sum installed, or sync = 0: exactly nb_batch_norm.
+ * Cost: two small collectives (1 + 3C and 2C doubles) per layer per step. */
+nb_tensor *nb_batch_norm_sync(nb_ctx *ctx, nb_tensor *x, nb_tensor *gamma, nb_tensor *beta,
+                              nb_tensor *running_mean, nb_tensor *running_var, float momentum,
+                              float eps, int sync);
+
 #ifdef __cplusplus
 }
 #endif

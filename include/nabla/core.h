@@ -99,6 +99,17 @@ int nb_grad_enabled(const nb_ctx *ctx);
 void nb_set_training(nb_ctx *ctx, int training);
 int nb_training(const nb_ctx *ctx);
 
+/* Cross-process sum, for ops whose training statistics span several
+ * processes (synchronised batch norm, nb_batch_norm_sync in conv.h): fn must
+ * replace values[0..n) by their sum over all processes — the same bits on
+ * every process — and return 0, or nonzero on failure. Every process calls it
+ * the same number of times with the same n, in graph order. NULL (the
+ * default): one process, ops use their local values and fn is never called.
+ * The engine knows nothing of MPI; nb_dist_install_allsum (dist.h) installs
+ * the MPI implementation. */
+typedef int (*nb_allsum_fn)(double *values, int n, void *user);
+void nb_ctx_set_allsum(nb_ctx *ctx, nb_allsum_fn fn, void *user);
+
 /* ---- random numbers -------------------------------------------------------
  * PCG32 (O'Neill's permuted congruential generator, XSH-RR output) with a
  * documented normal sampler (Box–Muller; the spare value is kept in the state

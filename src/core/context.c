@@ -124,3 +124,9 @@ void nb_set_training(nb_ctx *ctx, int training) {
     if (ctx) ctx->training = training != 0;
 }
 int nb_training(const nb_ctx *ctx) { return ctx && ctx->training; }
+
+void nb_ctx_set_allsum(nb_ctx *ctx, nb_allsum_fn fn, void *user) {
+    if (!ctx) return;
+    ctx->allsum = fn;
+    ctx->allsum_user = fn ? user : NULL;
+}

@@ -36,6 +36,8 @@ struct nb_ctx {
     bool grad_enabled;
     bool training;
     nb_rng rng;                       /* dropout, initialisation */
+    nb_allsum_fn allsum;              /* cross-process sum, or NULL */
+    void *allsum_user;
     int64_t ntensors;
     nb_tensor *first, *last;          /* creation order == a topological order */
 };

@@ -77,3 +77,67 @@ void nb_k_bn_backward(int64_t n, int64_t c, int64_t inner, const float *x, const
         }
     });
 }
+
+/* Synchronised batch norm (ops/norm.c): the per-process pieces. The loops
+ * are those of nb_k_bn_stats and nb_k_bn_backward, in the same order, so one
+ * process with an identity sum reproduces the unsynchronised bits. */
+void nb_k_bn_sums(int64_t n, int64_t c, int64_t inner, const float *x, double *sums) {
+    const int64_t m = n * inner;
+    const int nt = nb__threads_for(2.0 * (double)(n * c * inner), MIN_ELEMS_PER_THREAD);
+    NB__EW_PARALLEL_FOR(ch, c, {
+        double s = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = x + (i * c + ch) * inner;
+            for (int64_t q = 0; q < inner; q++) s += p[q];
+        }
+        const double mu = m > 0 ? s / (double)m : 0.0;
+        double ss = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = x + (i * c + ch) * inner;
+            for (int64_t q = 0; q < inner; q++) {
+                const double d = p[q] - mu;
+                ss += d * d;
+            }
+        }
+        sums[3 * ch] = s;
+        sums[3 * ch + 1] = ss;
+        sums[3 * ch + 2] = (double)m * mu * mu;
+    });
+}
+
+void nb_k_bn_backward_sums(int64_t n, int64_t c, int64_t inner, const float *x, const float *dy,
+                           const float *mean, const float *invstd, double *sums) {
+    const int nt = nb__threads_for(2.0 * (double)(n * c * inner), MIN_ELEMS_PER_THREAD);
+    NB__EW_PARALLEL_FOR(ch, c, {
+        const float mu = mean[ch], is = invstd[ch];
+        double sdy = 0.0, sdyx = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = x + (i * c + ch) * inner, *g = dy + (i * c + ch) * inner;
+            for (int64_t q = 0; q < inner; q++) {
+                sdy += g[q];
+                sdyx += (double)g[q] * ((p[q] - mu) * is);
+            }
+        }
+        sums[2 * ch] = sdy;
+        sums[2 * ch + 1] = sdyx;
+    });
+}
+
+void nb_k_bn_backward_dx(int64_t n, int64_t c, int64_t inner, const float *x, const float *dy,
+                         const float *mean, const float *invstd, const float *gamma,
+                         const double *sums, double denom, float *dx) {
+    if (n * inner == 0 || !(denom > 0.0)) return;
+    const int nt = nb__threads_for((double)(n * c * inner), MIN_ELEMS_PER_THREAD);
+    NB__EW_PARALLEL_FOR(ch, c, {
+        const float mu = mean[ch], is = invstd[ch];
+        const float k = is * (gamma ? gamma[ch] : 1.0f);
+        const float mdy = (float)(sums[2 * ch] / denom);
+        const float mdyx = (float)(sums[2 * ch + 1] / denom);
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = x + (i * c + ch) * inner, *g = dy + (i * c + ch) * inner;
+            float *d = dx + (i * c + ch) * inner;
+            for (int64_t q = 0; q < inner; q++)
+                d[q] += k * (g[q] - mdy - (p[q] - mu) * is * mdyx);
+        }
+    });
+}
