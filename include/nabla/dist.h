@@ -148,6 +148,12 @@ int nb_dist_broadcast_tensors(nb_tensor *const *t, int n, int root);
  * and count, then divide) and for synchronised batch-norm statistics
  * (per-channel sums and sums of squares; see docs/scaling.md). */
 int nb_dist_sum(double *buf, int n);
+/* Synchronised batch norm: installs nb_dist_sum as ctx's cross-process sum
+ * (nb_ctx_set_allsum), so ops built with sync (nb_batch_norm_sync,
+ * nb_batchnorm_layer_set_sync) compute training statistics over all ranks.
+ * Every rank must then run the same graphs in the same order, rows or not.
+ * NB_ERR_STATE without MPI or before nb_dist_init; ctx = NULL: NB_ERR_NULL. */
+int nb_dist_install_allsum(nb_ctx *ctx);
 
 /* ---- start-up consistency check ----------------------------------------------------
  * FNV-1a 64-bit hash of n bytes, continuing from h (start from

@@ -290,12 +290,18 @@ typedef struct nb_batchnorm_layer {
     float momentum, eps;
     int dims;                               /* 1 or 2 */
     float *saved_stats;                     /* [2C] scratch for the restore above */
+    int sync;                               /* nb_batchnorm_layer_set_sync */
 } nb_batchnorm_layer;
 nb_batchnorm_layer *nb_batchnorm2d_layer_new(nb_model *m, const char *name, int64_t num_features,
                                              float momentum, float eps, int affine);
 nb_batchnorm_layer *nb_batchnorm1d_layer_new(nb_model *m, const char *name, int64_t num_features,
                                              float momentum, float eps, int affine);
 nb_tensor *nb_batchnorm_layer_forward(nb_batchnorm_layer *l, nb_tensor *x);
+/* Synchronised statistics across processes (nb_batch_norm_sync) for the ops
+ * built by later forwards: off by default (per-process statistics, as
+ * PyTorch's DistributedDataParallel); takes effect only on a context with a
+ * cross-process sum (nb_dist_install_allsum). */
+void nb_batchnorm_layer_set_sync(nb_batchnorm_layer *l, int sync);
 
 /* Max / average pooling (nb_max_pool2d / nb_avg_pool2d): kernel kh×kw,
  * stride sh,sw (0 = the kernel size, PyTorch's default; stored resolved),

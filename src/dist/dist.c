@@ -515,6 +515,18 @@ int nb_dist_sum(double *buf, int n) {
     return NB_OK;
 }
 
+static int allsum_cb(double *values, int n, void *user) {
+    (void)user;
+    return nb_dist_sum(values, n);
+}
+
+int nb_dist_install_allsum(nb_ctx *ctx) {
+    if (!ctx) return NB_ERR_NULL;
+    if (!g_inited) return NB_ERR_STATE;
+    nb_ctx_set_allsum(ctx, allsum_cb, NULL);
+    return NB_OK;
+}
+
 /* ---- start-up consistency check ------------------------------------------------------------
  * Point-to-point rather than a collective, so that on a timeout rank 0 knows
  * exactly which ranks never arrived. */

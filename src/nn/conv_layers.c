@@ -144,12 +144,16 @@ nb_tensor *nb_batchnorm_layer_forward(nb_batchnorm_layer *l, nb_tensor *x) {
     float *mean0 = l->saved_stats, *var0 = l->saved_stats + l->num_features;
     memcpy(mean0, l->running_mean->data, bytes);
     memcpy(var0, l->running_var->data, bytes);
-    nb_tensor *y = nb_batch_norm(ctx, x, l->weight, l->bias, l->running_mean, l->running_var,
-                                 l->momentum, l->eps);
+    nb_tensor *y = nb_batch_norm_sync(ctx, x, l->weight, l->bias, l->running_mean, l->running_var,
+                                      l->momentum, l->eps, l->sync);
     memcpy(l->running_mean->data, mean0, bytes);
     memcpy(l->running_var->data, var0, bytes);
     if (y) l->base.output = y;
     return y;
+}
+
+void nb_batchnorm_layer_set_sync(nb_batchnorm_layer *l, int sync) {
+    if (l) l->sync = sync != 0;
 }
 
 /* ---- pooling and flatten ---- */
