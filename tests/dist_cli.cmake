@@ -7,7 +7,7 @@ if(TARGET nabla_cli)
   if(MPI_C_FOUND AND MPIEXEC_EXECUTABLE)
     add_executable(dist_cli_compare ${CMAKE_CURRENT_SOURCE_DIR}/dist_cli_compare.c)
     target_link_libraries(dist_cli_compare PRIVATE nabla)
-    foreach(g equal resume faults)
+    foreach(g equal resume faults syncbn)
       add_test(NAME cli_dist.${g}
         COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/dist_train.sh ${g} $<TARGET_FILE:nabla_cli>
                 $<TARGET_FILE:dist_cli_compare> ${NABLA_MPIRUN})

@@ -71,6 +71,26 @@ equal)
     launch small1 0 --epochs 1 --batch 2 --limit 21 --opt momentum --lr 0.05
     launch small3 3 --epochs 1 --batch 2 --limit 21 --opt momentum --lr 0.05 && same small1 small3
     ;;
+syncbn)
+    # --sync-bn: a CNN with batch norm on 2 and 3 ranks (25 rows: 13+12, 9+8+8)
+    # (bn first: a bias just before bn gets a zero gradient, pure rounding noise)
+    # equals one process on the whole batch; per-rank statistics do not.
+    # 200 rows: no short last batch (a rank without rows cannot join the sums).
+    bn="--model cnn:bn,conv4k1,fc8,shape=1x2x2 --limit 200 --epochs 2 --opt momentum --lr 0.05"
+    launch bn1 0 $bn
+    launch bn1s 0 $bn --sync-bn && same bn1 bn1s
+    for np in 2 3; do
+        launch bnsync$np "$np" $bn --sync-bn && same bn1 bnsync$np
+    done
+    launch bnrank2 2 $bn
+    "$compare" "$tmp/bn1/model.safetensors" "$tmp/bnrank2/model.safetensors" 1e-5 >/dev/null 2>&1 &&
+        fail "per-rank batch norm on 2 ranks equals one process: the check above cannot fail"
+    # a batch that leaves a rank empty is refused with --sync-bn
+    $MPIRUN_CMD -np 3 "$nabla" train $common --model cnn:bn,fc8,shape=1x2x2 --sync-bn --out "$tmp/bnbad" \
+        >"$tmp/bnbad.log" 2>&1 && fail "--sync-bn with an empty rank was accepted"
+    grep -q "sync-bn needs rows for every rank" "$tmp/bnbad.log" ||
+        fail "--sync-bn with an empty rank: $(cat "$tmp/bnbad.log")"
+    ;;
 resume)
     launch full 0 --epochs 3 --opt adam --lr 0.01 --schedule step:every=1,gamma=0.5
     launch part 2 --epochs 2 --opt adam --lr 0.01 --schedule step:every=1,gamma=0.5

@@ -400,6 +400,7 @@ nb_sequential *nbc_cnn_build(nb_model *m, const nbc_cnn_spec *c, int64_t inputs,
         } else if (l->op == NBC_CNN_BN) {
             nb_batchnorm_layer *b = (s->flat_in ? nb_batchnorm1d_layer_new : nb_batchnorm2d_layer_new)(
                 m, s->name, s->in[0], 0.1f, 1e-5f, 1);
+            nb_batchnorm_layer_set_sync(b, c->sync_bn);
             mod = b ? &b->base : NULL;
         } else if (l->op == NBC_CNN_DROP) {
             nb_dropout_layer *d = nb_dropout_layer_new(m, s->name, l->drop);

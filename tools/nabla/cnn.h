@@ -53,6 +53,7 @@ typedef struct nbc_cnn_spec {
     nbc_cnn_layer layer[NBC_CNN_MAX_LAYERS];
     nb_activation act;
     int64_t shape[3]; /* C, H, W of one sample; zeros until known */
+    int sync_bn;      /* not in the text: `nabla train --sync-bn` sets it before building */
 } nbc_cnn_spec;
 
 struct nbc_kvlist;

@@ -115,6 +115,8 @@ void nbc_dist_setup(nbc_dist *dd, nbc_net *net, const char *spec_str, uint64_t o
           "every rank must start from the same weights (--seed, or the same --resume checkpoint)");
     nb_ctx *ctx = dd->ctx = nb_model_ctx(net->model);
     dd->d = nb_dist_new(p, np, 0);
+    if (dd->sync_bn && nb_dist_install_allsum(ctx))
+        nb_dist_abort(NBC_EXIT_FAIL, "--sync-bn: installing the cross-process sum failed");
     if (!dd->d || (full_graph && nb_dist_attach(dd->d, full_graph)))
         nb_dist_abort(NBC_EXIT_FAIL, "setting up the gradient reduction: %s", nb_error_message(ctx));
 }

@@ -25,6 +25,7 @@ typedef struct nbc_dist {
     double timeout_s;       /* start-up checks (NABLA_DIST_TIMEOUT, default 30) */
     double agree_s;         /* time in the per-step stop agreement */
     int64_t steps;
+    int sync_bn;            /* --sync-bn: setup installs the cross-process sum */
     char msg[512];          /* the reason of an agreed stop */
 } nbc_dist;
 
@@ -46,7 +47,9 @@ int64_t nbc_dist_rows(const nbc_dist *dd, int64_t global);
  * (sizes and checksum of the training and evaluation sets) and the initial
  * weights (seed or resumed checkpoint). Then the gradient buckets are set up,
  * overlapped with full_graph's backward when every rank has one (NULL: no
- * overlap). A mismatch stops the whole job (nb_dist_abort) naming the rank and
+ * overlap). With dd->sync_bn, the model's context gets the MPI sum
+ * (nb_dist_install_allsum), after the graphs are built, so batch-norm layers
+ * built with sync use the global batch's statistics from the first step. A mismatch stops the whole job (nb_dist_abort) naming the rank and
  * the cause. */
 void nbc_dist_setup(nbc_dist *dd, nbc_net *net, const char *spec_str, uint64_t options_hash,
                     const nbc_data *tr, const nbc_data *ev, nb_graph *full_graph);

@@ -80,6 +80,9 @@ void nbc_train_usage(FILE *out) {
             "  --clip F           clip the global gradient norm to F (default: off)\n"
             "  --seed N           weights, shuffling, dropout and splits (default 0)\n"
             "  --threads N        worker threads (default: all CPUs available)\n"
+            "  --sync-bn          under mpirun, batch-norm statistics over the whole global\n"
+            "                     batch instead of each rank's share (two small all-reduces\n"
+            "                     per bn layer per step); without mpirun it changes nothing\n"
             "output:\n"
             "  --out DIR          where model.safetensors (after every epoch), metrics.csv and\n"
             "                     curves.svg go (default runs/<data>-<model>, e.g.\n"
@@ -115,7 +118,7 @@ void nbc_train_usage(FILE *out) {
 enum {
     O_DATA, O_TARGET, O_LABELS, O_VAL, O_LIMIT, O_MODEL, O_EPOCHS, O_BATCH, O_OPT, O_LR, O_MOM, O_WD,
     O_SCHED, O_WARMUP, O_CLIP, O_SEED, O_THREADS, O_OUT, O_RESUME, O_PROGRESS, O_BENCH, O_TEXT, O_STEPS,
-    O_EVAL_EVERY, NOPT
+    O_EVAL_EVERY, O_SYNC_BN, NOPT
 };
 /* Options saved in the checkpoint and reused by --resume when not given. */
 static const struct {
@@ -130,6 +133,7 @@ static const struct {
     [O_SEED] = {"seed", 1},     [O_THREADS] = {"threads", 0},   [O_OUT] = {"out", 0},
     [O_RESUME] = {"resume", 0}, [O_PROGRESS] = {"progress", 0}, [O_BENCH] = {"bench", 0},
     [O_TEXT] = {"text", 1},     [O_STEPS] = {"steps", 1},       [O_EVAL_EVERY] = {"eval-every", 1},
+    [O_SYNC_BN] = {"sync-bn", 0},
 };
 
 typedef struct train_cfg {
@@ -143,6 +147,7 @@ typedef struct train_cfg {
     char opt_name[16];
     int progress; /* -1 auto, 0 never, 1 always */
     int bench;
+    int sync_bn; /* --sync-bn */
 } train_cfg;
 
 static int parse_cfg(train_cfg *c) {
@@ -586,6 +591,7 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
     }
     nb_rng_seed(nb_ctx_rng(ctx), (uint64_t)c->seed);
     nbc_net net;
+    mi.spec.cnn.sync_bn = c->sync_bn;
     if (nbc_net_build(ctx, &mi.spec, mi.inputs, mi.classes, &net)) {
         fprintf(stderr, "nabla train: building the model: %s\n", nb_error_message(ctx));
         goto done;
@@ -596,6 +602,15 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
     nbc_evaluator evr;
     /* under mpirun each rank's graphs hold its share of a global batch (maybe none) */
     const int64_t lB = nbc_dist_rows(&dd, B), lrem = nbc_dist_rows(&dd, rem);
+    if (c->sync_bn && dd.on && (B < dd.size || (rem > 0 && rem < dd.size))) {
+        /* a rank without rows runs no graph, so it could not join the statistics' sums */
+        fprintf(stderr, "nabla train: --sync-bn needs rows for every rank in every batch: --batch %lld and the "
+                        "last batch of %lld rows must each be at least the %d ranks (change --batch or --limit)\n",
+                (long long)B, (long long)(rem ? rem : B), dd.size);
+        exit_code = NBC_EXIT_USAGE;
+        goto done;
+    }
+    dd.sync_bn = c->sync_bn;
     if ((lB && build_train_graph(ctx, &net, lB, &tg_full)) || (lrem && build_train_graph(ctx, &net, lrem, &tg_rem)) ||
         nbc_evaluator_init(&evr, &net, ev.ds.n < 1000 ? ev.ds.n : 1000)) {
         fprintf(stderr, "nabla train: building the graphs: %s\n", nb_error_message(ctx));
@@ -861,6 +876,7 @@ int nbc_train_main(int argc, char **argv) {
         {"bench", no_argument, NULL, O_BENCH},           {"help", no_argument, NULL, 'h'},
         {"text", required_argument, NULL, O_TEXT},       {"steps", required_argument, NULL, O_STEPS},
         {"eval-every", required_argument, NULL, O_EVAL_EVERY},
+        {"sync-bn", no_argument, NULL, O_SYNC_BN},
         {NULL, 0, NULL, 0},
     };
     train_cfg c;
@@ -875,6 +891,7 @@ int nbc_train_main(int argc, char **argv) {
         }
         if (ch < 0 || ch >= NOPT) return nbc_option_error(CMD, ch, argv);
         if (ch == O_BENCH) c.bench = 1;
+        else if (ch == O_SYNC_BN) c.sync_bn = 1;
         else c.val[ch] = optarg;
     }
     if (optind < argc) return nbc_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
