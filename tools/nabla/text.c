@@ -464,27 +464,15 @@ int nbc_text_train(const nbc_text_job *job) {
     }
     nb_tensor *const *params = nb_model_params(net.model);
     const int nparams = nb_model_num_params(net.model);
-    nb_optim *opt = nb_optim_new(params, nparams, &job->ocfg);
-    nb_schedule *sched = opt ? job->build_schedule(ctx, job->sched, job->ocfg.lr, spe, total, job->warmup) : NULL;
-    if (!opt || !sched) {
-        fprintf(stderr, "nabla train: %s\n", nb_error_message(ctx));
+    nb_optim *opt;
+    nb_schedule *sched;
+    nb_checkpoint ck;
+    if (nbc_train_state_init(ctx, &net, &job->ocfg, job->build_schedule, job->sched, spe, total, job->warmup,
+                             job->resume, &opt, &sched, &ck)) {
         exit_code = NBC_EXIT_USAGE;
         goto done;
     }
-    nb_checkpoint ck = {0};
-    ck.params = params;
-    ck.nparams = nparams;
-    ck.buffers = nb_model_buffers(net.model);
-    ck.nbuffers = nb_model_num_buffers(net.model);
-    ck.optim = opt;
-    ck.schedule = sched;
-    ck.rng = nb_ctx_rng(ctx);
     if (job->resume) {
-        if (nb_checkpoint_load(ctx, job->resume, &ck)) {
-            fprintf(stderr, "nabla train: --resume: %s\n", nb_error_message(ctx));
-            exit_code = NBC_EXIT_USAGE;
-            goto done;
-        }
         const char *m = nb_safetensors_info_meta(job->resume_info, "nabla.metrics");
         nrows = m ? nbc_metrics_parse(m, rows, (int)maxrows) : 0;
         if (nrows < 0) nrows = 0;
@@ -495,15 +483,11 @@ int nbc_text_train(const nbc_text_job *job) {
             goto done;
         }
     }
-    char model_path[4200], metrics_path[4200], svg_path[4200];
-    if (strlen(job->out_dir) > 4000) {
-        fprintf(stderr, "nabla train: --out: path too long\n");
+    char model_path[NBC_OUT_PATH], metrics_path[NBC_OUT_PATH], svg_path[NBC_OUT_PATH];
+    if (nbc_out_paths(job->out_dir, model_path, metrics_path, svg_path)) {
         exit_code = NBC_EXIT_USAGE;
         goto done;
     }
-    snprintf(model_path, sizeof model_path, "%s/model.safetensors", job->out_dir);
-    snprintf(metrics_path, sizeof metrics_path, "%s/metrics.csv", job->out_dir);
-    snprintf(svg_path, sizeof svg_path, "%s/curves.svg", job->out_dir);
     /* the iterator only draws window orders: epoch e's is a function of (seed, e) */
     nb_dataset view = {0};
     static float dummy;
@@ -571,13 +555,10 @@ int nbc_text_train(const nbc_text_job *job) {
             exit_code = NBC_EXIT_FAIL;
             break;
         }
-        if (job->clip > 0.0) nb_clip_grad_norm(params, nparams, (float)job->clip);
-        if (nb_optim_step(opt)) {
-            fprintf(stderr, "nabla train: optimizer step %lld: %s\n", (long long)step + 1, nb_error_message(ctx));
+        if (nbc_train_update(ctx, opt, sched, params, nparams, job->clip, step)) {
             exit_code = NBC_EXIT_FAIL;
             break;
         }
-        nb_schedule_step(sched, 0.0);
         if (ntimed < maxtimed) step_ms[ntimed++] = (nbc_now() - t0) * 1e3;
         step++;
         loss_sum += (double)tg->loss->data[0] * (double)(tg->rows * T);
@@ -600,13 +581,7 @@ int nbc_text_train(const nbc_text_job *job) {
         }
         if (!eval_now) continue;
         /* never save weights a non-finite gradient has already spoilt */
-        const char *bad = NULL;
-        for (int i = 0; i < nparams && !bad; i++)
-            for (int64_t j = 0; j < params[i]->size; j++)
-                if (!isfinite(params[i]->data[j])) {
-                    bad = params[i]->name;
-                    break;
-                }
+        const char *bad = nbc_nonfinite_param(params, nparams);
         if (bad) {
             fprintf(stderr, "nabla train: stopped: non-finite weights in %s after step %lld; the last good checkpoint is %s\n",
                     bad, (long long)step, saved_step >= 0 ? model_path : "(none)");

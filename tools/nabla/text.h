@@ -10,6 +10,7 @@
 
 #include "model_io.h"
 #include "spec.h"
+#include "trainer.h"
 
 /* The corpus when a GPT is trained without --text. */
 #define NBC_TEXT_DEFAULT "/usr/share/common-licenses/GPL-3"
@@ -72,9 +73,6 @@ int64_t nbc_text_phase(uint64_t seed, int64_t epoch, int64_t maxphase);
 void nbc_corpus_window(const nbc_corpus *c, int64_t start, int64_t w, int64_t context, float *x, float *y);
 
 /* ---- training --------------------------------------------------------------------- */
-struct sched_spec;
-typedef nb_schedule *(*nbc_sched_builder)(nb_ctx *ctx, const struct sched_spec *sp, double lr,
-                                          int64_t steps_per_epoch, int64_t total_steps, int64_t warmup);
 
 /* Everything `nabla train` parsed for a text run. */
 typedef struct nbc_text_job {

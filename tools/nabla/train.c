@@ -20,6 +20,7 @@
 #include "report.h"
 #include "spec.h"
 #include "text.h"
+#include "trainer.h"
 
 #define CMD "train"
 #define MAX_EPOCHS 100000
@@ -618,28 +619,16 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
     }
     nb_tensor *const *params = nb_model_params(net.model);
     const int nparams = nb_model_num_params(net.model);
-    nb_optim *opt = nb_optim_new(params, nparams, &c->ocfg);
-    nb_schedule *sched = opt ? build_schedule(ctx, sp, c->ocfg.lr, nbatches, nbatches * c->epochs, c->warmup) : NULL;
-    if (!opt || !sched) {
-        fprintf(stderr, "nabla train: %s\n", nb_error_message(ctx));
+    nb_optim *opt;
+    nb_schedule *sched;
+    nb_checkpoint ck;
+    if (nbc_train_state_init(ctx, &net, &c->ocfg, build_schedule, sp, nbatches, nbatches * c->epochs, c->warmup,
+                             resume, &opt, &sched, &ck)) {
         exit_code = NBC_EXIT_USAGE;
         goto done;
     }
-    nb_checkpoint ck = {0};
-    ck.params = params;
-    ck.nparams = nparams;
-    ck.buffers = nb_model_buffers(net.model);
-    ck.nbuffers = nb_model_num_buffers(net.model);
-    ck.optim = opt;
-    ck.schedule = sched;
-    ck.rng = nb_ctx_rng(ctx);
     int start_epoch = 0;
     if (resume) {
-        if (nb_checkpoint_load(ctx, resume, &ck)) {
-            fprintf(stderr, "nabla train: --resume: %s\n", nb_error_message(ctx));
-            exit_code = NBC_EXIT_USAGE;
-            goto done;
-        }
         const char *e = nb_safetensors_info_meta(resume_info, "nabla.epoch");
         const char *m = nb_safetensors_info_meta(resume_info, "nabla.metrics");
         start_epoch = e ? atoi(e) : 0;
@@ -662,15 +651,11 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
         exit_code = NBC_EXIT_USAGE;
         goto done;
     }
-    char model_path[4200], metrics_path[4200], svg_path[4200];
-    if (strlen(out_dir) > 4000) {
-        fprintf(stderr, "nabla train: --out: path too long\n");
+    char model_path[NBC_OUT_PATH], metrics_path[NBC_OUT_PATH], svg_path[NBC_OUT_PATH];
+    if (nbc_out_paths(out_dir, model_path, metrics_path, svg_path)) {
         exit_code = NBC_EXIT_USAGE;
         goto done;
     }
-    snprintf(model_path, sizeof model_path, "%s/model.safetensors", out_dir);
-    snprintf(metrics_path, sizeof metrics_path, "%s/metrics.csv", out_dir);
-    snprintf(svg_path, sizeof svg_path, "%s/curves.svg", out_dir);
     nb_dataset view = tr.ds; /* the iterator only draws orders; x8 data has no ds.x */
     static float dummy;
     if (!view.x) view.x = &dummy;
@@ -732,13 +717,10 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
                 exit_code = NBC_EXIT_FAIL;
                 break;
             }
-            if (c->clip > 0.0) nb_clip_grad_norm(params, nparams, (float)c->clip);
-            if (nb_optim_step(opt)) {
-                fprintf(stderr, "nabla train: optimizer step %lld: %s\n", (long long)step + 1, nb_error_message(ctx));
+            if (nbc_train_update(ctx, opt, sched, params, nparams, c->clip, step)) {
                 exit_code = NBC_EXIT_FAIL;
                 break;
             }
-            nb_schedule_step(sched, 0.0);
             step++;
             if (cnt) {
                 loss_sum += (double)tg->loss->data[0] * (double)cnt;
@@ -762,16 +744,10 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
         }
         nbc_dist_epoch_sums(&dd, &loss_sum, &correct, &seen);
         /* never save weights a non-finite gradient has already spoilt */
-        int bad_param = -1;
-        for (int i = 0; i < nparams && bad_param < 0; i++)
-            for (int64_t j = 0; j < params[i]->size; j++)
-                if (!isfinite(params[i]->data[j])) {
-                    bad_param = i;
-                    break;
-                }
-        if (bad_param >= 0) {
+        const char *bad_param = nbc_nonfinite_param(params, nparams);
+        if (bad_param) {
             fprintf(stderr, "nabla train: stopped: non-finite weights in %s after step %lld; the last good checkpoint is %s\n",
-                    params[bad_param]->name, (long long)step, saved_epoch ? model_path : "(none: no epoch completed)");
+                    bad_param, (long long)step, saved_epoch ? model_path : "(none: no epoch completed)");
             exit_code = NBC_EXIT_FAIL;
             break;
         }
