@@ -3,6 +3,7 @@
  * tests/gen/gen_golden_optim.py), plus argument validation, state naming, a
  * scalar reference on odd sizes, and zero allocations per step. */
 #include "test_util.h"
+#include "golden_optim.h"
 #include "alloc_count.h" /* nbt_allocs: an optimizer step allocates nothing */
 
 #define NP 11
@@ -34,28 +35,6 @@ static void read_floats(const char *line, const char *tag, float *out, int n) {
     }
 }
 
-/* Value of key in a "k=v k=v" option string, or NULL. */
-static const char *opt_get(const char *opts, const char *key, char *buf, size_t len) {
-    size_t k = strlen(key);
-    const char *p = opts;
-    while ((p = strstr(p, key)) != NULL) {
-        if ((p == opts || p[-1] == ' ') && p[k] == '=') {
-            const char *v = p + k + 1;
-            size_t n = strcspn(v, " \n");
-            if (n >= len) n = len - 1;
-            memcpy(buf, v, n);
-            buf[n] = '\0';
-            return buf;
-        }
-        p += k;
-    }
-    return NULL;
-}
-static double opt_num(const char *opts, const char *key, double dflt) {
-    char buf[128];
-    return opt_get(opts, key, buf, sizeof buf) ? strtod(buf, NULL) : dflt;
-}
-
 static nb_optim_kind kind_of(const char *s) {
     if (!strcmp(s, "sgd")) return NB_OPTIM_SGD;
     if (!strcmp(s, "adam")) return NB_OPTIM_ADAM;
@@ -84,50 +63,6 @@ static nb_optim_config config_from(const char *opts) {
     c.lr_decay = opt_num(opts, "lr_decay", 0);
     c.initial_accumulator_value = opt_num(opts, "initial_accumulator_value", 0);
     return c;
-}
-
-/* Build the schedule named in opts (sched=...), or NULL. Shared with the
- * schedule fixture's vocabulary. */
-static nb_schedule *schedule_from(nb_ctx *ctx, const char *opts, double base) {
-    char kind[64];
-    if (!opt_get(opts, "sched", kind, sizeof kind)) return NULL;
-    nb_schedule *s = NULL;
-    if (!strcmp(kind, "constant")) s = nb_schedule_constant(ctx, base);
-    else if (!strcmp(kind, "step"))
-        s = nb_schedule_steplr(ctx, base, (int64_t)opt_num(opts, "step_size", 1),
-                               opt_num(opts, "gamma", 0.1));
-    else if (!strcmp(kind, "exponential"))
-        s = nb_schedule_exponential(ctx, base, opt_num(opts, "gamma", 0.1));
-    else if (!strcmp(kind, "cosine"))
-        s = nb_schedule_cosine(ctx, base, (int64_t)opt_num(opts, "t_max", 1),
-                               opt_num(opts, "eta_min", 0));
-    else if (!strcmp(kind, "multistep")) {
-        char buf[256];
-        int64_t ms[16];
-        int n = 0;
-        assert_non_null(opt_get(opts, "milestones", buf, sizeof buf));
-        for (char *p = buf; *p && n < 16;) {
-            ms[n++] = strtoll(p, &p, 10);
-            if (*p == ',') p++;
-        }
-        s = nb_schedule_multistep(ctx, base, ms, n, opt_num(opts, "gamma", 0.1));
-    } else if (!strcmp(kind, "plateau")) {
-        nb_plateau_config c = nb_plateau_defaults();
-        c.mode_max = (int)opt_num(opts, "mode_max", 0);
-        c.threshold_abs = (int)opt_num(opts, "threshold_abs", 0);
-        c.factor = opt_num(opts, "factor", c.factor);
-        c.patience = (int64_t)opt_num(opts, "patience", (double)c.patience);
-        c.threshold = opt_num(opts, "threshold", c.threshold);
-        c.cooldown = (int64_t)opt_num(opts, "cooldown", 0);
-        c.min_lr = opt_num(opts, "min_lr", 0);
-        s = nb_schedule_plateau(ctx, base, &c);
-    } else {
-        fail_msg("unknown schedule '%s'", kind);
-    }
-    assert_non_null(s);
-    int64_t w = (int64_t)opt_num(opts, "warmup", 0);
-    if (w) assert_int_equal(nb_schedule_set_warmup(s, w, opt_num(opts, "start_factor", 1)), NB_OK);
-    return s;
 }
 
 /* 1e-5 relative; the absolute floor (1e-6, against O(1) parameters) only

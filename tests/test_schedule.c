@@ -4,72 +4,9 @@
  * rel/abs, cooldown and min_lr), plus warmup before plateau, state
  * save/restore and argument errors. */
 #include "test_util.h"
+#include "golden_optim.h"
 
 #define MAXLINE 1024
-
-static const char *opt_get(const char *opts, const char *key, char *buf, size_t len) {
-    size_t k = strlen(key);
-    const char *p = opts;
-    while ((p = strstr(p, key)) != NULL) {
-        if ((p == opts || p[-1] == ' ') && p[k] == '=') {
-            const char *v = p + k + 1;
-            size_t n = strcspn(v, " \n");
-            if (n >= len) n = len - 1;
-            memcpy(buf, v, n);
-            buf[n] = '\0';
-            return buf;
-        }
-        p += k;
-    }
-    return NULL;
-}
-static double opt_num(const char *opts, const char *key, double dflt) {
-    char buf[128];
-    return opt_get(opts, key, buf, sizeof buf) ? strtod(buf, NULL) : dflt;
-}
-
-static nb_schedule *schedule_from(nb_ctx *ctx, const char *opts) {
-    char kind[64];
-    double base = opt_num(opts, "lr", 0);
-    assert_non_null(opt_get(opts, "sched", kind, sizeof kind));
-    nb_schedule *s = NULL;
-    if (!strcmp(kind, "constant")) s = nb_schedule_constant(ctx, base);
-    else if (!strcmp(kind, "step"))
-        s = nb_schedule_steplr(ctx, base, (int64_t)opt_num(opts, "step_size", 1),
-                               opt_num(opts, "gamma", 0.1));
-    else if (!strcmp(kind, "exponential"))
-        s = nb_schedule_exponential(ctx, base, opt_num(opts, "gamma", 0.1));
-    else if (!strcmp(kind, "cosine"))
-        s = nb_schedule_cosine(ctx, base, (int64_t)opt_num(opts, "t_max", 1),
-                               opt_num(opts, "eta_min", 0));
-    else if (!strcmp(kind, "multistep")) {
-        char buf[256];
-        int64_t ms[16];
-        int n = 0;
-        assert_non_null(opt_get(opts, "milestones", buf, sizeof buf));
-        for (char *p = buf; *p && n < 16;) {
-            ms[n++] = strtoll(p, &p, 10);
-            if (*p == ',') p++;
-        }
-        s = nb_schedule_multistep(ctx, base, ms, n, opt_num(opts, "gamma", 0.1));
-    } else if (!strcmp(kind, "plateau")) {
-        nb_plateau_config c = nb_plateau_defaults();
-        c.mode_max = (int)opt_num(opts, "mode_max", 0);
-        c.threshold_abs = (int)opt_num(opts, "threshold_abs", 0);
-        c.factor = opt_num(opts, "factor", c.factor);
-        c.patience = (int64_t)opt_num(opts, "patience", (double)c.patience);
-        c.threshold = opt_num(opts, "threshold", c.threshold);
-        c.cooldown = (int64_t)opt_num(opts, "cooldown", 0);
-        c.min_lr = opt_num(opts, "min_lr", 0);
-        s = nb_schedule_plateau(ctx, base, &c);
-    } else {
-        fail_msg("unknown schedule '%s'", kind);
-    }
-    NBT_ASSERT_OK(ctx);
-    int64_t w = (int64_t)opt_num(opts, "warmup", 0);
-    if (w) assert_int_equal(nb_schedule_set_warmup(s, w, opt_num(opts, "start_factor", 1)), NB_OK);
-    return s;
-}
 
 /* 1e-5 relative, with a floor far below any rate used (cosine reaches 0). */
 static int close_rel(double got, double want) {
@@ -93,7 +30,8 @@ static int run_sched(const char *prefix) {
         snprintf(opts, sizeof opts, "%s", line + 6 + strlen(name) + 1);
         int mine = strncmp(name, prefix, strlen(prefix)) == 0;
         nb_ctx *ctx = mine ? nb_ctx_new() : NULL;
-        nb_schedule *s = mine ? schedule_from(ctx, opts) : NULL;
+        nb_schedule *s = mine ? schedule_from(ctx, opts, opt_num(opts, "lr", 0)) : NULL;
+        if (mine) assert_non_null(s);
         int plateau = strstr(opts, "sched=plateau") != NULL;
         int steps = 0;
         while (fgets(line, sizeof line, f) && strncmp(line, "end", 3) != 0) {
