@@ -10,25 +10,63 @@
 
 #define MIN_ELEMS_PER_THREAD 32768.0
 
+/* The loops every variant shares, one channel at a time; keeping them in one
+ * place keeps the synchronised path bit-identical to the plain one. */
+
+/* Σx and the centred Σ(x-μ)² of channel ch (two passes, in double). */
+static inline void channel_moments(int64_t n, int64_t c, int64_t inner, const float *x, int64_t ch,
+                                   double *sum, double *centred) {
+    const int64_t m = n * inner;
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *p = x + (i * c + ch) * inner;
+        for (int64_t q = 0; q < inner; q++) s += p[q];
+    }
+    const double mu = m > 0 ? s / (double)m : 0.0;
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *p = x + (i * c + ch) * inner;
+        for (int64_t q = 0; q < inner; q++) {
+            const double d = p[q] - mu;
+            ss += d * d;
+        }
+    }
+    *sum = s;
+    *centred = ss;
+}
+
+/* Σdy and Σdy·x̂ of channel ch. */
+static inline void channel_dy_sums(int64_t n, int64_t c, int64_t inner, const float *x, const float *dy,
+                                   int64_t ch, float mu, float is, double *sdy_out, double *sdyx_out) {
+    double sdy = 0.0, sdyx = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *p = x + (i * c + ch) * inner, *g = dy + (i * c + ch) * inner;
+        for (int64_t q = 0; q < inner; q++) {
+            sdy += g[q];
+            sdyx += (double)g[q] * ((p[q] - mu) * is);
+        }
+    }
+    *sdy_out = sdy;
+    *sdyx_out = sdyx;
+}
+
+/* dx += k·(dy − mdy − x̂·mdyx) over channel ch. */
+static inline void channel_dx(int64_t n, int64_t c, int64_t inner, const float *x, const float *dy,
+                              int64_t ch, float mu, float is, float k, float mdy, float mdyx, float *dx) {
+    for (int64_t i = 0; i < n; i++) {
+        const float *p = x + (i * c + ch) * inner, *g = dy + (i * c + ch) * inner;
+        float *d = dx + (i * c + ch) * inner;
+        for (int64_t q = 0; q < inner; q++) d[q] += k * (g[q] - mdy - (p[q] - mu) * is * mdyx);
+    }
+}
+
 void nb_k_bn_stats(int64_t n, int64_t c, int64_t inner, const float *x, float *mean, float *var) {
     const int64_t m = n * inner;
     const int nt = nb__threads_for(2.0 * (double)(n * c * inner), MIN_ELEMS_PER_THREAD);
     NB__EW_PARALLEL_FOR(ch, c, {
-        double s = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            const float *p = x + (i * c + ch) * inner;
-            for (int64_t q = 0; q < inner; q++) s += p[q];
-        }
-        const double mu = m > 0 ? s / (double)m : 0.0;
-        double ss = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            const float *p = x + (i * c + ch) * inner;
-            for (int64_t q = 0; q < inner; q++) {
-                const double d = p[q] - mu;
-                ss += d * d;
-            }
-        }
-        mean[ch] = (float)mu;
+        double s, ss;
+        channel_moments(n, c, inner, x, ch, &s, &ss);
+        mean[ch] = (float)(m > 0 ? s / (double)m : 0.0);
         var[ch] = m > 0 ? (float)(ss / (double)m) : 0.0f;
     });
 }
@@ -54,26 +92,15 @@ void nb_k_bn_backward(int64_t n, int64_t c, int64_t inner, const float *x, const
     const int nt = nb__threads_for(3.0 * (double)(n * c * inner), MIN_ELEMS_PER_THREAD);
     NB__EW_PARALLEL_FOR(ch, c, {
         const float mu = mean[ch], is = invstd[ch];
-        double sdy = 0.0, sdyx = 0.0; /* Σ dy and Σ dy·x̂ */
-        for (int64_t i = 0; i < n; i++) {
-            const float *p = x + (i * c + ch) * inner, *g = dy + (i * c + ch) * inner;
-            for (int64_t q = 0; q < inner; q++) {
-                sdy += g[q];
-                sdyx += (double)g[q] * ((p[q] - mu) * is);
-            }
-        }
+        double sdy, sdyx;
+        channel_dy_sums(n, c, inner, x, dy, ch, mu, is, &sdy, &sdyx);
         if (dgamma) dgamma[ch] += (float)sdyx;
         if (dbeta) dbeta[ch] += (float)sdy;
         if (dx) {
             const float k = is * (gamma ? gamma[ch] : 1.0f);
             const float mdy = batch_stats ? (float)(sdy / (double)m) : 0.0f;
             const float mdyx = batch_stats ? (float)(sdyx / (double)m) : 0.0f;
-            for (int64_t i = 0; i < n; i++) {
-                const float *p = x + (i * c + ch) * inner, *g = dy + (i * c + ch) * inner;
-                float *d = dx + (i * c + ch) * inner;
-                for (int64_t q = 0; q < inner; q++)
-                    d[q] += k * (g[q] - mdy - (p[q] - mu) * is * mdyx);
-            }
+            channel_dx(n, c, inner, x, dy, ch, mu, is, k, mdy, mdyx, dx);
         }
     });
 }
@@ -85,20 +112,9 @@ void nb_k_bn_sums(int64_t n, int64_t c, int64_t inner, const float *x, double *s
     const int64_t m = n * inner;
     const int nt = nb__threads_for(2.0 * (double)(n * c * inner), MIN_ELEMS_PER_THREAD);
     NB__EW_PARALLEL_FOR(ch, c, {
-        double s = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            const float *p = x + (i * c + ch) * inner;
-            for (int64_t q = 0; q < inner; q++) s += p[q];
-        }
+        double s, ss;
+        channel_moments(n, c, inner, x, ch, &s, &ss);
         const double mu = m > 0 ? s / (double)m : 0.0;
-        double ss = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            const float *p = x + (i * c + ch) * inner;
-            for (int64_t q = 0; q < inner; q++) {
-                const double d = p[q] - mu;
-                ss += d * d;
-            }
-        }
         sums[3 * ch] = s;
         sums[3 * ch + 1] = ss;
         sums[3 * ch + 2] = (double)m * mu * mu;
@@ -109,17 +125,7 @@ void nb_k_bn_backward_sums(int64_t n, int64_t c, int64_t inner, const float *x, 
                            const float *mean, const float *invstd, double *sums) {
     const int nt = nb__threads_for(2.0 * (double)(n * c * inner), MIN_ELEMS_PER_THREAD);
     NB__EW_PARALLEL_FOR(ch, c, {
-        const float mu = mean[ch], is = invstd[ch];
-        double sdy = 0.0, sdyx = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            const float *p = x + (i * c + ch) * inner, *g = dy + (i * c + ch) * inner;
-            for (int64_t q = 0; q < inner; q++) {
-                sdy += g[q];
-                sdyx += (double)g[q] * ((p[q] - mu) * is);
-            }
-        }
-        sums[2 * ch] = sdy;
-        sums[2 * ch + 1] = sdyx;
+        channel_dy_sums(n, c, inner, x, dy, ch, mean[ch], invstd[ch], &sums[2 * ch], &sums[2 * ch + 1]);
     });
 }
 
@@ -133,11 +139,6 @@ void nb_k_bn_backward_dx(int64_t n, int64_t c, int64_t inner, const float *x, co
         const float k = is * (gamma ? gamma[ch] : 1.0f);
         const float mdy = (float)(sums[2 * ch] / denom);
         const float mdyx = (float)(sums[2 * ch + 1] / denom);
-        for (int64_t i = 0; i < n; i++) {
-            const float *p = x + (i * c + ch) * inner, *g = dy + (i * c + ch) * inner;
-            float *d = dx + (i * c + ch) * inner;
-            for (int64_t q = 0; q < inner; q++)
-                d[q] += k * (g[q] - mdy - (p[q] - mu) * is * mdyx);
-        }
+        channel_dx(n, c, inner, x, dy, ch, mu, is, k, mdy, mdyx, dx);
     });
 }
