@@ -1,6 +1,8 @@
 /* tests/test_core.c — the engine itself: contexts, tensors, the sticky error
  * mechanism, graph replay, gradient accumulation, inference mode, and the
  * promise that a training step allocates nothing. */
+#include <string.h>
+
 #include "test_util.h"
 #include "core/engine.h" /* to corrupt one op record on purpose */
 #include "alloc_count.h" /* nbt_allocs: the training step allocates nothing */
@@ -169,6 +171,41 @@ static void test_replay_with_new_inputs(void **state) {
     nb_ctx_free(ctx);
 }
 
+/* The profiler counts the timed passes and names every op kind of the graph
+ * (and the gradient clearing); it refuses to report before being enabled. */
+static void test_graph_profile_report(void **state) {
+    (void)state;
+    nb_ctx *ctx = nb_ctx_new();
+    uint64_t seed = 3;
+    nb_tensor *x = nbt_param(ctx, &seed, -2, 2, 2, (int64_t[]){4, 5});
+    nb_tensor *loss = nb_sum(ctx, nb_relu(ctx, nb_mul(ctx, x, x)));
+    nb_graph *g = nb_graph_new(ctx, loss);
+    NBT_ASSERT_OK(ctx);
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    assert_int_equal(nb_graph_profile_report(g, f), NB_ERR_STATE);
+    nb_clear_error(ctx);
+    assert_int_equal(nb_graph_profile(g, 1), NB_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(nb_graph_forward(g), NB_OK);
+        assert_int_equal(nb_graph_backward(g), NB_OK);
+    }
+    assert_int_equal(nb_graph_profile(g, 0), NB_OK);
+    assert_int_equal(nb_graph_forward(g), NB_OK); /* not counted */
+    assert_int_equal(nb_graph_profile_report(g, f), NB_OK);
+    rewind(f);
+    char text[4096];
+    const size_t len = fread(text, 1, sizeof text - 1, f);
+    text[len] = '\0';
+    fclose(f);
+    assert_non_null(strstr(text, "3 forward passes"));
+    assert_non_null(strstr(text, "mul "));
+    assert_non_null(strstr(text, "relu "));
+    assert_non_null(strstr(text, "sum "));
+    assert_non_null(strstr(text, "(clear gradients)"));
+    nb_ctx_free(ctx);
+}
+
 /* Inference mode records nothing for backward. */
 static void test_inference_mode(void **state) {
     (void)state;
@@ -267,6 +304,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_errors_are_sticky_and_named),
     cmocka_unit_test(test_reused_input_accumulates),
     cmocka_unit_test(test_replay_with_new_inputs),
+    cmocka_unit_test(test_graph_profile_report),
     cmocka_unit_test(test_inference_mode),
     cmocka_unit_test(test_gradcheck_detects_wrong_gradients),
     cmocka_unit_test(test_training_step_allocates_nothing),

@@ -20,7 +20,7 @@ head -1 "$tmp/d.csv" >"$tmp/feat.csv.hdr"
 # --- help
 expect 0 train --help
 for flag in --data --target --model --epochs --batch --opt --lr --momentum --weight-decay --schedule \
-    --warmup --clip --seed --threads --out --resume --limit --val-split 'act=' 'dropout='; do
+    --warmup --clip --seed --threads --out --resume --limit --val-split --profile 'act=' 'dropout='; do
     grep -q -- "$flag" "$tmp/out" || fail "train --help does not mention $flag"
 done
 expect 0 help eval
@@ -28,6 +28,12 @@ expect 0 predict --help
 expect 0 info --help
 expect 0 --help
 for c in train eval predict info; do grep -q "^  $c " "$tmp/out" || fail "--help does not list $c"; done
+
+# --- --profile: the per-op table on stderr, the run itself unchanged
+expect 0 train --data "$tmp/d.csv" --target kind --model mlp:8 --epochs 1 --batch 32 --profile --out "$tmp/prof"
+grep -q '^graph profile: [0-9]* forward passes' "$tmp/err" || fail "--profile printed no table: $(cat "$tmp/err")"
+grep -q '^linear ' "$tmp/err" || fail "--profile table lacks the linear op: $(cat "$tmp/err")"
+grep -q '^optimizer (outside the graph)' "$tmp/err" || fail "--profile lacks the optimizer line"
 
 # --- a CSV run
 expect 0 train --data "$tmp/d.csv" --target kind --model mlp:16,act=tanh --epochs 4 --batch 32 \

@@ -51,6 +51,10 @@ struct nb_graph {
     int nparams;
     nb_backward_hook hook;   /* called after each node's backward, or NULL */
     void *hook_user;
+    double *prof;            /* per node: forward, backward seconds; NULL = off */
+    double prof_zero;        /* backward's clearing of intermediate gradients */
+    int64_t prof_steps;      /* forward passes timed */
+    int profiling;
 };
 
 /* ---- memory ---- */

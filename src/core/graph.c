@@ -1,9 +1,17 @@
 /* core/graph.c — the graph of one output: its nodes in topological order, the
  * gradient memory planned once, and the forward and backward drivers that
  * replay it every step without allocating. */
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/engine.h"
+
+static double clock_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 /* Creation order is already a topological order (an op's inputs exist before
  * it), so the graph is the creation-ordered list filtered to what the output
@@ -55,10 +63,14 @@ nb_graph *nb_graph_new(nb_ctx *ctx, nb_tensor *output) {
 int nb_graph_forward(nb_graph *g) {
     if (!g) return NB_ERR_NULL;
     if (g->ctx->error) return g->ctx->error;
+    double *prof = g->profiling ? g->prof : NULL;
+    if (prof) g->prof_steps++;
     for (int i = 0; i < g->nnodes; i++) {
         nb_tensor *t = g->nodes[i];
         if (t->op) {
+            const double t0 = prof ? clock_s() : 0.0;
             int rc = t->op->forward(t);
+            if (prof) prof[2 * i] += clock_s() - t0;
             if (rc != NB_OK) return rc;
         }
     }
@@ -77,15 +89,20 @@ int nb_graph_backward(nb_graph *g) {
     if (!(out->flags & NB_REQUIRES_GRAD))
         return nb__error(ctx, NB_ERR_STATE,
                          "backward: the output does not depend on anything requiring a gradient");
+    double *prof = g->profiling ? g->prof : NULL;
+    double t0 = prof ? clock_s() : 0.0;
     /* Intermediate gradients are per-step scratch; leaves accumulate. */
     for (int i = 0; i < g->nnodes; i++) {
         nb_tensor *t = g->nodes[i];
         if (t->op && t->grad) memset(t->grad, 0, (size_t)t->size * sizeof(float));
     }
+    if (prof) g->prof_zero += clock_s() - t0;
     out->grad[0] = 1.0f;
     for (int i = g->nnodes - 1; i >= 0; i--) {
         nb_tensor *t = g->nodes[i];
+        if (prof) t0 = clock_s();
         if (t->op && t->grad && t->op->backward) t->op->backward(t);
+        if (prof) prof[2 * i + 1] += clock_s() - t0;
         if (g->hook) g->hook(g, i, t, g->hook_user);
     }
     return ctx->error;
@@ -115,4 +132,65 @@ void nb_graph_set_backward_hook(nb_graph *g, nb_backward_hook fn, void *user) {
     if (!g) return;
     g->hook = fn;
     g->hook_user = fn ? user : NULL;
+}
+
+int nb_graph_profile(nb_graph *g, int on) {
+    if (!g) return NB_ERR_NULL;
+    if (on && !g->prof) {
+        g->prof = nb__alloc(g->ctx, (size_t)(2 * g->nnodes + 1) * sizeof *g->prof);
+        if (!g->prof) return nb_error(g->ctx);
+    }
+    if (on) {
+        memset(g->prof, 0, (size_t)(2 * g->nnodes) * sizeof *g->prof);
+        g->prof_zero = 0.0;
+        g->prof_steps = 0;
+    }
+    g->profiling = on != 0;
+    return NB_OK;
+}
+
+/* One row of the report: an op kind's totals. */
+typedef struct {
+    const char *name;
+    int nodes;
+    double fwd, bwd;
+} prof_row;
+
+static int by_total_desc(const void *a, const void *b) {
+    const prof_row *x = a, *y = b;
+    const double tx = x->fwd + x->bwd, ty = y->fwd + y->bwd;
+    return (tx < ty) - (tx > ty);
+}
+
+int nb_graph_profile_report(const nb_graph *g, FILE *f) {
+    if (!g || !f) return NB_ERR_NULL;
+    if (!g->prof) return nb__error(g->ctx, NB_ERR_STATE, "profile_report: profiling was never enabled");
+    /* rows are grouped by op name (ops are few, a linear search is enough) */
+    prof_row *rows = calloc((size_t)g->nnodes + 1, sizeof *rows);
+    if (!rows) return nb__error(g->ctx, NB_ERR_ALLOC, "profile_report: out of memory");
+    int nrows = 0;
+    double total = g->prof_zero;
+    for (int i = 0; i < g->nnodes; i++) {
+        const nb_tensor *t = g->nodes[i];
+        if (!t->op) continue;
+        int r = 0;
+        while (r < nrows && strcmp(rows[r].name, t->op->name) != 0) r++;
+        if (r == nrows) rows[nrows++] = (prof_row){t->op->name, 0, 0.0, 0.0};
+        rows[r].nodes++;
+        rows[r].fwd += g->prof[2 * i];
+        rows[r].bwd += g->prof[2 * i + 1];
+        total += g->prof[2 * i] + g->prof[2 * i + 1];
+    }
+    rows[nrows++] = (prof_row){"(clear gradients)", 0, 0.0, g->prof_zero};
+    qsort(rows, (size_t)nrows, sizeof *rows, by_total_desc);
+    const double steps = g->prof_steps > 0 ? (double)g->prof_steps : 1.0;
+    fprintf(f, "graph profile: %lld forward passes, %.3f ms per step in the graph\n",
+            (long long)g->prof_steps, 1e3 * total / steps);
+    fprintf(f, "%-20s %6s %12s %12s %7s\n", "op", "nodes", "fwd ms/step", "bwd ms/step", "share");
+    for (int r = 0; r < nrows; r++)
+        fprintf(f, "%-20s %6d %12.3f %12.3f %6.1f%%\n", rows[r].name, rows[r].nodes,
+                1e3 * rows[r].fwd / steps, 1e3 * rows[r].bwd / steps,
+                total > 0 ? 100.0 * (rows[r].fwd + rows[r].bwd) / total : 0.0);
+    free(rows);
+    return NB_OK;
 }

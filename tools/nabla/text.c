@@ -462,6 +462,8 @@ int nbc_text_train(const nbc_text_job *job) {
         fprintf(stderr, "nabla train: building the graphs: %s\n", nb_error_message(ctx));
         goto done;
     }
+    if (job->profile) nb_graph_profile(tg_full.g, 1);
+    double opt_s = 0.0; /* --profile: the optimizer's share, outside the graph */
     nb_tensor *const *params = nb_model_params(net.model);
     const int nparams = nb_model_num_params(net.model);
     nb_optim *opt;
@@ -555,7 +557,10 @@ int nbc_text_train(const nbc_text_job *job) {
             exit_code = NBC_EXIT_FAIL;
             break;
         }
-        if (nbc_train_update(ctx, opt, sched, params, nparams, job->clip, step)) {
+        const double u0 = job->profile ? nbc_now() : 0.0;
+        const int urc = nbc_train_update(ctx, opt, sched, params, nparams, job->clip, step);
+        if (job->profile) opt_s += nbc_now() - u0;
+        if (urc) {
             exit_code = NBC_EXIT_FAIL;
             break;
         }
@@ -651,6 +656,7 @@ int nbc_text_train(const nbc_text_job *job) {
     sigaction(SIGINT, &old_sa, NULL);
     if (exit_code == NBC_EXIT_OK && nrows > 0) {
         printf("saved %s, %s and %s\n", model_path, metrics_path, svg_path);
+        if (job->profile) nbc_print_profile(tg_full.g, opt_s, step);
         if (job->bench) {
             struct rusage ru;
             getrusage(RUSAGE_SELF, &ru);

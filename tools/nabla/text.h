@@ -82,7 +82,7 @@ typedef struct nbc_text_job {
     const char *opt_name;
     long long epochs, steps, eval_every, batch, warmup, seed, limit;
     double val_split, clip;
-    int progress, bench;
+    int progress, bench, profile;
     const char *out_dir, *resume;
     const nb_safetensors_info *resume_info;
     const struct sched_spec *sched;

@@ -92,6 +92,8 @@ void nbc_train_usage(FILE *out) {
             "                     it, so `nabla train --resume F --epochs 10` is enough\n"
             "  --progress WHEN    auto (default: a bar on a terminal), always, never\n"
             "  --bench            print a RESULT line (timings, accuracy, peak memory)\n"
+            "  --profile          at the end, print the training graph's time per op kind\n"
+            "                     (forward and backward ms per step) on stderr\n"
             "steps and text:\n"
             "  --steps N          train exactly N optimizer steps instead of --epochs (any\n"
             "                     model; a classifier still evaluates after each epoch)\n"
@@ -119,7 +121,7 @@ void nbc_train_usage(FILE *out) {
 enum {
     O_DATA, O_TARGET, O_LABELS, O_VAL, O_LIMIT, O_MODEL, O_EPOCHS, O_BATCH, O_OPT, O_LR, O_MOM, O_WD,
     O_SCHED, O_WARMUP, O_CLIP, O_SEED, O_THREADS, O_OUT, O_RESUME, O_PROGRESS, O_BENCH, O_TEXT, O_STEPS,
-    O_EVAL_EVERY, O_SYNC_BN, NOPT
+    O_EVAL_EVERY, O_SYNC_BN, O_PROFILE, NOPT
 };
 /* Options saved in the checkpoint and reused by --resume when not given. */
 static const struct {
@@ -134,7 +136,7 @@ static const struct {
     [O_SEED] = {"seed", 1},     [O_THREADS] = {"threads", 0},   [O_OUT] = {"out", 0},
     [O_RESUME] = {"resume", 0}, [O_PROGRESS] = {"progress", 0}, [O_BENCH] = {"bench", 0},
     [O_TEXT] = {"text", 1},     [O_STEPS] = {"steps", 1},       [O_EVAL_EVERY] = {"eval-every", 1},
-    [O_SYNC_BN] = {"sync-bn", 0},
+    [O_SYNC_BN] = {"sync-bn", 0}, [O_PROFILE] = {"profile", 0},
 };
 
 typedef struct train_cfg {
@@ -148,6 +150,7 @@ typedef struct train_cfg {
     char opt_name[16];
     int progress; /* -1 auto, 0 never, 1 always */
     int bench;
+    int profile; /* --profile */
     int sync_bn; /* --sync-bn */
 } train_cfg;
 
@@ -531,6 +534,7 @@ static int run_text(train_cfg *c, const sched_spec *sp, const char *out_dir, con
     job.clip = c->clip;
     job.progress = c->progress;
     job.bench = c->bench;
+    job.profile = c->profile;
     job.out_dir = out_dir;
     job.resume = resume;
     job.resume_info = resume ? resume_info : NULL;
@@ -617,6 +621,8 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
         fprintf(stderr, "nabla train: building the graphs: %s\n", nb_error_message(ctx));
         goto done;
     }
+    if (c->profile) nb_graph_profile(tg_full.g, 1);
+    double opt_s = 0.0; /* --profile: the optimizer's share, outside the graph */
     nb_tensor *const *params = nb_model_params(net.model);
     const int nparams = nb_model_num_params(net.model);
     nb_optim *opt;
@@ -717,7 +723,10 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
                 exit_code = NBC_EXIT_FAIL;
                 break;
             }
-            if (nbc_train_update(ctx, opt, sched, params, nparams, c->clip, step)) {
+            const double u0 = c->profile ? nbc_now() : 0.0;
+            const int urc = nbc_train_update(ctx, opt, sched, params, nparams, c->clip, step);
+            if (c->profile) opt_s += nbc_now() - u0;
+            if (urc) {
                 exit_code = NBC_EXIT_FAIL;
                 break;
             }
@@ -814,6 +823,7 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
     sigaction(SIGINT, &old_sa, NULL);
     if (exit_code == NBC_EXIT_OK && nrows > 0) {
         printf("saved %s, %s and %s\n", model_path, metrics_path, svg_path);
+        if (c->profile) nbc_print_profile(tg_full.g, opt_s, step);
         if (c->bench) {
             struct rusage ru;
             getrusage(RUSAGE_SELF, &ru);
@@ -852,7 +862,7 @@ int nbc_train_main(int argc, char **argv) {
         {"bench", no_argument, NULL, O_BENCH},           {"help", no_argument, NULL, 'h'},
         {"text", required_argument, NULL, O_TEXT},       {"steps", required_argument, NULL, O_STEPS},
         {"eval-every", required_argument, NULL, O_EVAL_EVERY},
-        {"sync-bn", no_argument, NULL, O_SYNC_BN},
+        {"sync-bn", no_argument, NULL, O_SYNC_BN},       {"profile", no_argument, NULL, O_PROFILE},
         {NULL, 0, NULL, 0},
     };
     train_cfg c;
@@ -868,6 +878,7 @@ int nbc_train_main(int argc, char **argv) {
         if (ch < 0 || ch >= NOPT) return nbc_option_error(CMD, ch, argv);
         if (ch == O_BENCH) c.bench = 1;
         else if (ch == O_SYNC_BN) c.sync_bn = 1;
+        else if (ch == O_PROFILE) c.profile = 1;
         else c.val[ch] = optarg;
     }
     if (optind < argc) return nbc_usage_error(CMD, "unexpected argument '%s'", argv[optind]);

@@ -63,3 +63,9 @@ const char *nbc_nonfinite_param(nb_tensor *const *params, int nparams) {
             if (!isfinite(params[i]->data[j])) return params[i]->name;
     return NULL;
 }
+
+void nbc_print_profile(const nb_graph *g, double opt_s, int64_t steps) {
+    if (nb_graph_profile_report(g, stderr) == NB_OK && steps > 0)
+        fprintf(stderr, "optimizer (outside the graph): %.3f ms per step over %lld steps\n",
+                1e3 * opt_s / (double)steps, (long long)steps);
+}

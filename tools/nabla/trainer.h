@@ -34,6 +34,10 @@ int nbc_out_paths(const char *out_dir, char *model, char *metrics, char *svg);
 int nbc_train_update(nb_ctx *ctx, nb_optim *opt, nb_schedule *sched, nb_tensor *const *params, int nparams,
                      double clip, int64_t step);
 
+/* --profile: the training graph's per-op table and the optimizer's time per
+ * step (opt_s seconds over `steps` updates, including clipping), on stderr. */
+void nbc_print_profile(const nb_graph *g, double opt_s, int64_t steps);
+
 /* The name of the first parameter holding a NaN or an infinity, or NULL. */
 const char *nbc_nonfinite_param(nb_tensor *const *params, int nparams);
 
