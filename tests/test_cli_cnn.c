@@ -168,7 +168,8 @@ static void test_cnn_build(void **state) {
     f = fmemopen(text, sizeof text - 1, "w");
     nbc_net_describe(&net, f);
     fclose(f);
-    const char *order[] = {"conv1", "bn1", "relu1", "pool1", "flatten", "fc1", "bn2", "relu2", "drop1", "fc2"};
+    /* relu moves behind the max-pool that follows it (same values, less work) */
+    const char *order[] = {"conv1", "bn1", "pool1", "relu1", "flatten", "fc1", "bn2", "relu2", "drop1", "fc2"};
     const char *at = text;
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         char key[32];
@@ -178,6 +179,19 @@ static void test_cnn_build(void **state) {
         at = hit + 1;
     }
     assert_non_null(strstr(text, "batchnorm1d 6"));
+    nb_ctx_free(ctx);
+
+    /* GELU is not monotonic: it stays before the pool */
+    ctx = nb_ctx_new();
+    assert_int_equal(nbc_model_spec_parse("cnn:conv4,max2,act=gelu", &s, err, sizeof err), 0);
+    assert_int_equal(nbc_model_spec_set_input(&s, 2, sm, 36, err, sizeof err), 0);
+    assert_int_equal(nbc_net_build(ctx, &s, 36, 3, &net), NB_OK);
+    text[0] = '\0';
+    f = fmemopen(text, sizeof text - 1, "w");
+    nbc_net_describe(&net, f);
+    fclose(f);
+    const char *g1 = strstr(text, "\n  gelu1 "), *p1 = strstr(text, "\n  pool1 ");
+    assert_true(g1 && p1 && g1 < p1);
     nb_ctx_free(ctx);
 
     /* an unset or wrong shape is refused at build time too */

@@ -219,6 +219,48 @@ static void test_pool_chain(void **state) {
     nb_ctx_free(ctx);
 }
 
+/* The CNN builder applies relu after a max-pool instead of before it: the
+ * outputs and the input gradient must be bitwise the same, including windows
+ * with ties, zeros and all-negative values, and with padding. */
+static void test_max_pool_relu_commute(void **state) {
+    (void)state;
+    const int pads[2] = {0, 1};
+    for (int pi = 0; pi < 2; pi++) {
+        nb_ctx *ctx = nb_ctx_new();
+        uint64_t seed = 81;
+        nb_tensor *x = nb_param_new(ctx, "x", 4, (int64_t[]){2, 3, 6, 6});
+        for (int64_t i = 0; i < x->size; i++) {
+            /* coarse values: many ties, exact zeros, whole negative windows */
+            x->data[i] = (float)((int)nbt_uniform(&seed, 0.0f, 7.0f) - 4);
+        }
+        const int p = pads[pi], k = 2 + p;
+        nb_tensor *a = nb_max_pool2d(ctx, nb_relu(ctx, x), k, k, 2, 2, p, p);
+        nb_tensor *b = nb_relu(ctx, nb_max_pool2d(ctx, x, k, k, 2, 2, p, p));
+        NBT_ASSERT_OK(ctx);
+        assert_int_equal(a->size, b->size);
+        assert_memory_equal(a->data, b->data, (size_t)a->size * sizeof(float));
+        uint64_t ws = 5, ws2 = 5;
+        nb_graph *ga = nb_graph_new(ctx, nbt_weighted_sum(ctx, a, &ws));
+        nb_graph *gb = nb_graph_new(ctx, nbt_weighted_sum(ctx, b, &ws2));
+        NBT_ASSERT_OK(ctx);
+        float *grad_a = malloc((size_t)x->size * sizeof(float));
+        assert_non_null(grad_a);
+        nb_graph_zero_grad(ga);
+        assert_int_equal(nb_graph_forward(ga), NB_OK);
+        assert_int_equal(nb_graph_backward(ga), NB_OK);
+        memcpy(grad_a, x->grad, (size_t)x->size * sizeof(float));
+        nb_graph_zero_grad(gb);
+        assert_int_equal(nb_graph_forward(gb), NB_OK);
+        assert_int_equal(nb_graph_backward(gb), NB_OK);
+        assert_memory_equal(grad_a, x->grad, (size_t)x->size * sizeof(float));
+        int nonzero = 0;
+        for (int64_t i = 0; i < x->size; i++) nonzero += grad_a[i] != 0.0f;
+        assert_true(nonzero > 0); /* the comparison is not between two zero arrays */
+        free(grad_a);
+        nb_ctx_free(ctx);
+    }
+}
+
 static void test_pool_errors(void **state) {
     (void)state;
     nb_ctx *ctx = nb_ctx_new();
@@ -252,6 +294,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_global_avg_pool2d),
     cmocka_unit_test(test_flatten),
     cmocka_unit_test(test_pool_chain),
+    cmocka_unit_test(test_max_pool_relu_commute),
     cmocka_unit_test(test_pool_errors),
 };
 NB_TEST_MAIN(tests)

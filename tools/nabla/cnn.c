@@ -1,6 +1,8 @@
 /* cnn.c — the `cnn` model kind: layer words ("conv32k3", "max2", "bn",
  * "fc128") parsed and printed back, and one walk over them (plan) that checks
- * the shapes, names the layers and is shared by building and describing. */
+ * the shapes, names the layers and is shared by building and describing. An
+ * activation right before a max-pool is applied after it (same values and
+ * gradients, a quarter of the work). */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -257,6 +259,8 @@ static int plan(const nbc_cnn_spec *c, int classes, step *st, int *nst, char *er
     int n = 0, flat = 0, nconv = 0, npool = 0, nbn = 0, ndrop = 0, nfc = 0, nact = 0;
     int64_t cur[3] = {c->shape[0], c->shape[1], c->shape[2]};
     const char *act = nb_activation_name(c->act);
+    const int monotonic = c->act == NB_ACT_RELU || c->act == NB_ACT_TANH || c->act == NB_ACT_SIGMOID;
+    int act_after = 0; /* push the activation after the current (max-pool) layer */
 #define PUSH(k, lay, ...)                                                                       \
     do {                                                                                        \
         st[n].kind = (k);                                                                       \
@@ -312,12 +316,24 @@ static int plan(const nbc_cnn_spec *c, int classes, step *st, int *nst, char *er
             flat = 1;
             DONE();
         }
+        if (act_after) { /* the activation moved behind this max-pool */
+            PUSH(ST_ACT, NULL, "%s%d", act, ++nact);
+            DONE();
+            act_after = 0;
+        }
         /* the activation follows conv/fc, after a bn that comes right next */
         if ((l->op == NBC_CNN_CONV || l->op == NBC_CNN_FC) && c->act != NB_ACT_NONE) {
             if (i + 1 < c->nlayers && c->layer[i + 1].op == NBC_CNN_BN) {
                 i++;
                 PUSH(ST_LAYER, &c->layer[i], "bn%d", ++nbn);
                 DONE();
+            }
+            /* max(f(a), f(b)) = f(max(a, b)) for a non-decreasing f, and the
+             * gradient reaches the same input either way (zero when f' is):
+             * pooling first applies f to a quarter of the values (2x2). */
+            if (monotonic && i + 1 < c->nlayers && c->layer[i + 1].op == NBC_CNN_MAXPOOL) {
+                act_after = 1;
+                continue;
             }
             PUSH(ST_ACT, NULL, "%s%d", act, ++nact);
             DONE();
