@@ -27,10 +27,62 @@ static void valid_range(int64_t n, int64_t nout, int64_t s, int64_t p, int64_t o
     *hi = b;
 }
 
+/* Stride 1 with the output as wide as the input ("same" padding, e.g. 3×3
+ * pad 1): output position y·ow + x reads input position y·w + x + a constant,
+ * so a kernel tap's whole valid block of rows is one contiguous copy. The
+ * copy also fills the positions whose input column lies in the padding with
+ * values from the neighbouring row; those few columns (at most pw per side)
+ * are set to zero after. */
+static int same_width(const nb_k_conv_geom *g) {
+    return g->sh == 1 && g->sw == 1 && g->ow == g->w;
+}
+
+/* One tap (i, j): the valid rows [y0, y1), columns [x0, x1), and the offset
+ * from an output position to the input position it reads. */
+typedef struct {
+    int64_t y0, y1, x0, x1, shift;
+} tap;
+
+static tap tap_of(const nb_k_conv_geom *g, int64_t i, int64_t j) {
+    tap t;
+    valid_range(g->h, g->oh, 1, g->ph, i * g->dh, &t.y0, &t.y1);
+    valid_range(g->w, g->ow, 1, g->pw, j * g->dw, &t.x0, &t.x1);
+    t.shift = (i * g->dh - g->ph) * g->w + (j * g->dw - g->pw);
+    return t;
+}
+
+static void im2col_plane_same(const nb_k_conv_geom *g, const float *plane, int64_t ci, float *col,
+                              int64_t ldcol) {
+    const int64_t ow = g->ow, p = g->oh * ow;
+    for (int64_t i = 0; i < g->kh; i++) {
+        for (int64_t j = 0; j < g->kw; j++) {
+            float *row = col + ((ci * g->kh + i) * g->kw + j) * ldcol;
+            const tap t = tap_of(g, i, j);
+            if (t.y0 >= t.y1 || t.x0 >= t.x1) {
+                memset(row, 0, (size_t)p * sizeof(float));
+                continue;
+            }
+            const int64_t lo = t.y0 * ow + t.x0, hi = (t.y1 - 1) * ow + t.x1;
+            memset(row, 0, (size_t)lo * sizeof(float));
+            memcpy(row + lo, plane + lo + t.shift, (size_t)(hi - lo) * sizeof(float));
+            memset(row + hi, 0, (size_t)(p - hi) * sizeof(float));
+            for (int64_t y = t.y0; y < t.y1; y++) {
+                float *r = row + y * ow;
+                for (int64_t q = 0; q < t.x0; q++) r[q] = 0.0f;
+                for (int64_t q = t.x1; q < ow; q++) r[q] = 0.0f;
+            }
+        }
+    }
+}
+
 /* One input channel ci of one sample (its plane) into its kh·kw rows of
  * the column buffer, starting at that sample's first column. */
 static void im2col_plane(const nb_k_conv_geom *g, const float *plane, int64_t ci, float *col,
                          int64_t ldcol) {
+    if (same_width(g)) {
+        im2col_plane_same(g, plane, ci, col, ldcol);
+        return;
+    }
     for (int64_t i = 0; i < g->kh; i++) {
         int64_t y0, y1;
         valid_range(g->h, g->oh, g->sh, g->ph, i * g->dh, &y0, &y1);
@@ -58,9 +110,37 @@ static void im2col_plane(const nb_k_conv_geom *g, const float *plane, int64_t ci
     }
 }
 
+/* The adjoint of im2col_plane_same: the entries that stand for padding are
+ * zeroed in the (scratch) column row first, so one contiguous add per tap
+ * adds nothing to the neighbouring row's pixels. */
+static void col2im_plane_same(const nb_k_conv_geom *g, float *col, int64_t ldcol, int64_t ci,
+                              float *plane) {
+    const int64_t ow = g->ow;
+    for (int64_t i = 0; i < g->kh; i++) {
+        for (int64_t j = 0; j < g->kw; j++) {
+            float *row = col + ((ci * g->kh + i) * g->kw + j) * ldcol;
+            const tap t = tap_of(g, i, j);
+            if (t.y0 >= t.y1 || t.x0 >= t.x1) continue;
+            for (int64_t y = t.y0; y < t.y1; y++) {
+                float *r = row + y * ow;
+                for (int64_t q = 0; q < t.x0; q++) r[q] = 0.0f;
+                for (int64_t q = t.x1; q < ow; q++) r[q] = 0.0f;
+            }
+            const int64_t lo = t.y0 * ow + t.x0, hi = (t.y1 - 1) * ow + t.x1;
+            float *dst = plane + lo + t.shift;
+            const float *src = row + lo;
+            for (int64_t q = 0; q < hi - lo; q++) dst[q] += src[q];
+        }
+    }
+}
+
 /* The adjoint of im2col_plane: accumulate the plane's rows into dx's plane. */
-static void col2im_plane(const nb_k_conv_geom *g, const float *col, int64_t ldcol, int64_t ci,
+static void col2im_plane(const nb_k_conv_geom *g, float *col, int64_t ldcol, int64_t ci,
                          float *plane) {
+    if (same_width(g)) {
+        col2im_plane_same(g, col, ldcol, ci, plane);
+        return;
+    }
     for (int64_t i = 0; i < g->kh; i++) {
         int64_t y0, y1;
         valid_range(g->h, g->oh, g->sh, g->ph, i * g->dh, &y0, &y1);
@@ -93,35 +173,13 @@ void nb_k_im2col(const nb_k_conv_geom *g, int64_t ns, const float *x, int64_t x_
                                      col + (t / c) * P, ldcol));
 }
 
-void nb_k_col2im_acc(const nb_k_conv_geom *g, int64_t ns, const float *col, int64_t ldcol,
+void nb_k_col2im_acc(const nb_k_conv_geom *g, int64_t ns, float *col, int64_t ldcol,
                      float *dx, int64_t dx_stride) {
     const int64_t P = g->oh * g->ow, HW = g->h * g->w, c = g->c;
     const int nt = nb__threads_for((double)ns * c * g->kh * g->kw * P, MIN_ELEMS_PER_THREAD);
     NB__EW_PARALLEL_FOR(t, ns * c,
                         col2im_plane(g, col + (t / c) * P, ldcol, t % c,
                                      dx + (t / c) * dx_stride + (t % c) * HW));
-}
-
-void nb_k_conv_gather(int64_t ns, int64_t no, int64_t p, const float *src, int64_t src_stride,
-                      float *dst) {
-    const int nt = nb__threads_for((double)ns * no * p, MIN_ELEMS_PER_THREAD);
-    NB__EW_PARALLEL_FOR(s, ns, {
-        for (int64_t o = 0; o < no; o++)
-            memcpy(dst + o * ns * p + s * p, src + s * src_stride + o * p, (size_t)p * sizeof(float));
-    });
-}
-
-void nb_k_conv_scatter(int64_t ns, int64_t no, int64_t p, const float *src, const float *bias,
-                       float *dst, int64_t dst_stride) {
-    const int nt = nb__threads_for((double)ns * no * p, MIN_ELEMS_PER_THREAD);
-    NB__EW_PARALLEL_FOR(s, ns, {
-        for (int64_t o = 0; o < no; o++) {
-            const float *a = src + o * ns * p + s * p;
-            float *d = dst + s * dst_stride + o * p;
-            const float bo = bias ? bias[o] : 0.0f;
-            for (int64_t q = 0; q < p; q++) d[q] = a[q] + bo;
-        }
-    });
 }
 
 void nb_k_add_channel_bias(int64_t ns, int64_t no, int64_t p, const float *bias, float *y) {

@@ -1,6 +1,6 @@
 /* kernels/conv.h — convolution lowering on plain float arrays: im2col (image
  * patches to GEMM columns) and its adjoint col2im, for a chunk of samples and
- * one group's channels, plus the layout moves between [n][o][p] and [o][n·p]. */
+ * one group's channels, plus the per-channel bias and its gradient. */
 #ifndef NB_KERNELS_CONV_H
 #define NB_KERNELS_CONV_H
 
@@ -20,18 +20,10 @@ typedef struct nb_k_conv_geom {
 void nb_k_im2col(const nb_k_conv_geom *g, int64_t ns, const float *x, int64_t x_stride,
                  float *col, int64_t ldcol);
 
-/* The adjoint: dx_s[...] += every column entry that im2col read from it. */
-void nb_k_col2im_acc(const nb_k_conv_geom *g, int64_t ns, const float *col, int64_t ldcol,
+/* The adjoint: dx_s[...] += every column entry that im2col read from it.
+ * col is scratch: entries standing for padding may be set to zero. */
+void nb_k_col2im_acc(const nb_k_conv_geom *g, int64_t ns, float *col, int64_t ldcol,
                      float *dx, int64_t dx_stride);
-
-/* Layout moves for a chunk of ns samples with rows o < no of p values each:
- * gather: dst[o·(ns·p) + s·p + q] = src[s·src_stride + o·p + q];
- * scatter: dst[s·dst_stride + o·p + q] = src[o·(ns·p) + s·p + q] (+ bias[o]
- * if bias is non-NULL). */
-void nb_k_conv_gather(int64_t ns, int64_t no, int64_t p, const float *src, int64_t src_stride,
-                      float *dst);
-void nb_k_conv_scatter(int64_t ns, int64_t no, int64_t p, const float *src, const float *bias,
-                       float *dst, int64_t dst_stride);
 
 /* y[s][o][q] += bias[o] for s < ns, o < no, q < p (contiguous NCHW). */
 void nb_k_add_channel_bias(int64_t ns, int64_t no, int64_t p, const float *bias, float *y);

@@ -1,6 +1,7 @@
 /* The process-wide thread count for nabla's kernels: nb_set_threads, env
  * NABLA_NUM_THREADS, and a default of the CPUs this process may run on
  * (sched_getaffinity), which respects taskset, cgroups' cpusets and MPI binding. */
+#include <omp.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -43,9 +44,11 @@ int nb_get_threads(void) {
     return n;
 }
 
+/* Inside a parallel region (e.g. a convolution running its samples on
+ * separate threads) every kernel runs on the calling thread alone. */
 int nb__threads_for(double work, double min_work_per_thread) {
     const int max = nb_get_threads();
-    if (max <= 1 || work < 2.0 * min_work_per_thread) return 1;
+    if (max <= 1 || work < 2.0 * min_work_per_thread || omp_in_parallel()) return 1;
     const double fit = work / min_work_per_thread;
     return fit < (double)max ? (int)fit : max;
 }

@@ -1,39 +1,69 @@
 /* ops/conv.c — 2-D convolution (stride, padding, dilation, groups, optional
  * bias): shape rules, forward and backward side by side. The work is im2col +
- * nb_sgemm per chunk of samples and per group, with the column buffer sized
- * once at construction; a 1×1, stride-1, unpadded convolution multiplies the
- * input planes directly and needs no buffer at all. */
+ * nb_sgemm one sample at a time: a sample's columns (k × OH·OW) stay in L2,
+ * its GEMM writes straight into the NCHW output, and samples run in parallel
+ * (each GEMM then on one thread) in fixed groups whose weight-gradient
+ * partials are summed in group order, so results do not depend on the thread
+ * count. A 1×1, stride-1, unpadded convolution multiplies the input planes
+ * directly and needs no columns at all. */
 #include <limits.h>
+#include <stdatomic.h>
+#include <string.h>
 
 #include "core/engine.h"
 #include "kernels/conv.h"
+#include "kernels/elementwise.h" /* NB__EW_PARALLEL_FOR */
+#include "kernels/kernels.h"
 #include "nabla/conv.h"
 
-/* The column buffer holds at most this many floats (4 MiB) unless one
- * sample needs more: big enough that each product is a large GEMM (the
- * Fashion-MNIST CNN's conv2 runs 18 samples, 3528 columns, per product),
- * small enough to stay in cache and that peak memory does not grow with
- * the batch size. Measured: 1, 4, 16 or 64 samples per chunk run within
- * noise of each other on that network. */
-#define COL_BUDGET ((int64_t)1 << 20)
+/* At most this many sample groups (each with its own column buffer and
+ * weight-gradient partial): enough to keep every core busy on a batch, few
+ * enough that the partials cost little memory and summing them little time. */
+#define MAX_SAMPLE_GROUPS 16
+/* ... and their weight-gradient partials together hold at most this many
+ * floats (16 MiB); a layer whose weights are larger runs fewer groups. */
+#define PARTIALS_BUDGET ((int64_t)1 << 22)
 
 typedef struct conv_state {
     nb_k_conv_geom g; /* one group's geometry */
     int64_t n, cin, o, groups, og, k, p; /* k = (C/groups)·KH·KW, p = OH·OW */
-    int64_t chunk;                       /* samples per im2col chunk */
     int direct;                          /* 1×1 stride 1 no padding: x is its own col */
-    float *col;                          /* k × chunk·p */
-    float *stage;                        /* og × chunk·p, only when chunk > 1 */
+    int64_t nsg, per;                    /* sample groups, samples per group */
+    float *col;                          /* per sample group: k × p columns */
+    float *dw;                           /* per sample group: o × k gradient partial */
+    float *db;                           /* per sample group: o bias-gradient partial */
 } conv_state;
 
-static int gemm(nb_ctx *ctx, int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
-                int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-    int rc = nb_sgemm(ta, tb, (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, c,
-                      (int)ldc);
-    if (rc != 0)
-        return nb__error(ctx, rc, "conv2d: nb_sgemm failed (%s) for m=%lld n=%lld k=%lld",
-                         nb_status_string(rc), (long long)m, (long long)n, (long long)k);
-    return NB_OK;
+static int gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    return nb_sgemm(ta, tb, (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, c,
+                    (int)ldc);
+}
+
+static int gemm_failed(nb_ctx *ctx, int rc) {
+    return nb__error(ctx, rc, "conv2d: nb_sgemm failed (%s)", nb_status_string(rc));
+}
+
+/* Threads for the sample groups: the whole step's flops decide, as in sgemm. */
+static int group_threads(const conv_state *st) {
+    const double flops = 2.0 * (double)st->n * (double)st->o * (double)st->k * (double)st->p;
+    const int nt = nb__threads_for(flops, 1.0e6);
+    return nt < st->nsg ? nt : (int)st->nsg;
+}
+
+/* Sample s's output: per group, columns then W_g · col (+ bias). */
+static int forward_sample(const conv_state *st, const float *x, const float *w,
+                          const float *bias, float *y, float *col) {
+    const int64_t cg = st->g.c, hw = st->g.h * st->g.w;
+    for (int64_t gi = 0; gi < st->groups; gi++) {
+        float *yg = y + gi * st->og * st->p;
+        nb_k_im2col(&st->g, 1, x + gi * cg * hw, 0, col, st->p);
+        const int rc = gemm(0, 0, st->og, st->p, st->k, w + gi * st->og * st->k, st->k, col,
+                            st->p, 0.0f, yg, st->p);
+        if (rc) return rc;
+        if (bias) nb_k_add_channel_bias(1, st->og, st->p, bias + gi * st->og, yg); /* still in L2 */
+    }
+    return 0;
 }
 
 static int conv_forward(nb_tensor *out) {
@@ -44,94 +74,109 @@ static int conv_forward(nb_tensor *out) {
     nb_ctx *ctx = out->ctx;
     if (st->direct) {
         for (int64_t s = 0; s < st->n; s++)
-            for (int64_t gi = 0; gi < st->groups; gi++)
-                if (gemm(ctx, 0, 0, st->og, st->p, cg, w->data + gi * st->og * st->k, st->k,
-                         x->data + s * xs + gi * cg * st->p, st->p, 0.0f,
-                         out->data + s * ys + gi * st->og * st->p, st->p) != NB_OK)
-                    return nb_error(ctx);
+            for (int64_t gi = 0; gi < st->groups; gi++) {
+                const int rc = gemm(0, 0, st->og, st->p, cg, w->data + gi * st->og * st->k, st->k,
+                                    x->data + s * xs + gi * cg * st->p, st->p, 0.0f,
+                                    out->data + s * ys + gi * st->og * st->p, st->p);
+                if (rc) return gemm_failed(ctx, rc);
+            }
         if (bias) nb_k_add_channel_bias(st->n, st->o, st->p, bias, out->data);
         return NB_OK;
     }
-    for (int64_t s0 = 0; s0 < st->n; s0 += st->chunk) {
-        const int64_t ns = st->n - s0 < st->chunk ? st->n - s0 : st->chunk, cols = ns * st->p;
-        for (int64_t gi = 0; gi < st->groups; gi++) {
-            const float *wg = w->data + gi * st->og * st->k;
-            float *yg = out->data + s0 * ys + gi * st->og * st->p;
-            nb_k_im2col(&st->g, ns, x->data + s0 * xs + gi * cg * st->g.h * st->g.w, xs, st->col,
-                        cols);
-            if (ns == 1) {
-                if (gemm(ctx, 0, 0, st->og, st->p, st->k, wg, st->k, st->col, st->p, 0.0f, yg,
-                         st->p) != NB_OK)
-                    return nb_error(ctx);
-                if (bias) nb_k_add_channel_bias(1, st->og, st->p, bias + gi * st->og, yg);
-            } else {
-                if (gemm(ctx, 0, 0, st->og, cols, st->k, wg, st->k, st->col, cols, 0.0f,
-                         st->stage, cols) != NB_OK)
-                    return nb_error(ctx);
-                nb_k_conv_scatter(ns, st->og, st->p, st->stage, bias ? bias + gi * st->og : NULL,
-                                  yg, ys);
-            }
+    atomic_int failed = 0;
+    const int nt = group_threads(st);
+    NB__EW_PARALLEL_FOR(j, st->nsg, {
+        float *col = st->col + j * st->k * st->p;
+        const int64_t s1 = (j + 1) * st->per < st->n ? (j + 1) * st->per : st->n;
+        for (int64_t s = j * st->per; s < s1; s++) {
+            const int rc = forward_sample(st, x->data + s * xs, w->data, bias, out->data + s * ys, col);
+            if (rc) atomic_store(&failed, rc);
         }
-    }
-    return NB_OK;
+    });
+    return failed ? gemm_failed(ctx, failed) : NB_OK;
 }
 
-/* dW_g += dY_g · colᵀ, dcol = W_gᵀ · dY_g then col2im into dx, db += Σ dY. */
+/* Sample s's share of the gradients: dW_g += dY_g · colᵀ into this sample
+ * group's partial, dcol = W_gᵀ · dY_g then col2im into dx. */
+static int backward_sample(const conv_state *st, const float *x, const float *w, const float *dy,
+                           float *dx, float *dw, float *col) {
+    const int64_t cg = st->g.c, hw = st->g.h * st->g.w;
+    for (int64_t gi = 0; gi < st->groups; gi++) {
+        const float *dyg = dy + gi * st->og * st->p;
+        int rc = 0;
+        if (dw) {
+            nb_k_im2col(&st->g, 1, x + gi * cg * hw, 0, col, st->p);
+            rc = gemm(0, 1, st->og, st->k, st->p, dyg, st->p, col, st->p, 1.0f,
+                      dw + gi * st->og * st->k, st->k);
+        }
+        if (!rc && dx) {
+            rc = gemm(1, 0, st->k, st->p, st->og, w + gi * st->og * st->k, st->k, dyg, st->p, 0.0f,
+                      col, st->p);
+            if (!rc) nb_k_col2im_acc(&st->g, 1, col, st->p, dx + gi * cg * hw, 0);
+        }
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 static void conv_backward(nb_tensor *out) {
     const conv_state *st = out->saved;
     nb_tensor *x = out->src[0], *w = out->src[1];
     nb_tensor *b = out->nsrc == 3 ? out->src[2] : NULL;
     const int64_t xs = st->cin * st->g.h * st->g.w, ys = st->o * st->p, cg = st->g.c;
-    const int64_t hw = st->g.h * st->g.w;
     nb_ctx *ctx = out->ctx;
     const float *dy = out->grad;
-    if (b && b->grad) nb_k_channel_sum_acc(st->n, st->o, st->p, dy, b->grad);
-    if (!x->grad && !w->grad) return;
     if (st->direct) {
+        if (b && b->grad) nb_k_channel_sum_acc(st->n, st->o, st->p, dy, b->grad);
         for (int64_t s = 0; s < st->n; s++) {
             for (int64_t gi = 0; gi < st->groups; gi++) {
                 const float *dyg = dy + s * ys + gi * st->og * st->p;
                 const size_t xo = (size_t)(s * xs + gi * cg * st->p);
-                if (w->grad &&
-                    gemm(ctx, 0, 1, st->og, cg, st->p, dyg, st->p, x->data + xo, st->p, 1.0f,
-                         w->grad + gi * st->og * st->k, st->k) != NB_OK)
+                int rc = 0;
+                if (w->grad)
+                    rc = gemm(0, 1, st->og, cg, st->p, dyg, st->p, x->data + xo, st->p, 1.0f,
+                              w->grad + gi * st->og * st->k, st->k);
+                if (!rc && x->grad)
+                    rc = gemm(1, 0, cg, st->p, st->og, w->data + gi * st->og * st->k, st->k, dyg,
+                              st->p, 1.0f, x->grad + xo, st->p);
+                if (rc) {
+                    gemm_failed(ctx, rc);
                     return;
-                if (x->grad &&
-                    gemm(ctx, 1, 0, cg, st->p, st->og, w->data + gi * st->og * st->k, st->k, dyg,
-                         st->p, 1.0f, x->grad + xo, st->p) != NB_OK)
-                    return;
+                }
             }
         }
         return;
     }
-    /* With one chunk and one group the buffer still holds forward's columns. */
-    const int cached = st->chunk >= st->n && st->groups == 1;
-    for (int64_t s0 = 0; s0 < st->n; s0 += st->chunk) {
-        const int64_t ns = st->n - s0 < st->chunk ? st->n - s0 : st->chunk, cols = ns * st->p;
-        for (int64_t gi = 0; gi < st->groups; gi++) {
-            const float *wg = w->data + gi * st->og * st->k;
-            const float *dyg;
-            if (ns == 1) {
-                dyg = dy + s0 * ys + gi * st->og * st->p;
-            } else {
-                nb_k_conv_gather(ns, st->og, st->p, dy + s0 * ys + gi * st->og * st->p, ys,
-                                 st->stage);
-                dyg = st->stage;
-            }
-            if (w->grad) {
-                if (!cached)
-                    nb_k_im2col(&st->g, ns, x->data + s0 * xs + gi * cg * hw, xs, st->col, cols);
-                if (gemm(ctx, 0, 1, st->og, st->k, cols, dyg, cols, st->col, cols, 1.0f,
-                         w->grad + gi * st->og * st->k, st->k) != NB_OK)
-                    return;
-            }
-            if (x->grad) {
-                if (gemm(ctx, 1, 0, st->k, cols, st->og, wg, st->k, dyg, cols, 0.0f, st->col,
-                         cols) != NB_OK)
-                    return;
-                nb_k_col2im_acc(&st->g, ns, st->col, cols, x->grad + s0 * xs + gi * cg * hw, xs);
-            }
+    const int want_db = b && b->grad, want_dw = w->grad != NULL;
+    if (!want_db && !want_dw && !x->grad) return;
+    atomic_int failed = 0;
+    const int nt = group_threads(st);
+    NB__EW_PARALLEL_FOR(j, st->nsg, {
+        float *col = st->col + j * st->k * st->p;
+        float *dw = want_dw ? st->dw + j * st->o * st->k : NULL;
+        float *db = st->db + j * st->o;
+        if (dw) memset(dw, 0, (size_t)(st->o * st->k) * sizeof(float));
+        if (want_db) memset(db, 0, (size_t)st->o * sizeof(float));
+        const int64_t s1 = (j + 1) * st->per < st->n ? (j + 1) * st->per : st->n;
+        for (int64_t s = j * st->per; s < s1; s++) {
+            if (want_db) nb_k_channel_sum_acc(1, st->o, st->p, dy + s * ys, db);
+            const int rc = backward_sample(st, x->data + s * xs, w->data, dy + s * ys,
+                                           x->grad ? x->grad + s * xs : NULL, dw, col);
+            if (rc) atomic_store(&failed, rc);
         }
+    });
+    if (failed) {
+        gemm_failed(ctx, failed);
+        return;
+    }
+    /* partials in group order: the same sums whatever thread ran which group */
+    for (int64_t j = 0; j < st->nsg; j++) {
+        if (want_dw) {
+            const float *dw = st->dw + j * st->o * st->k;
+            for (int64_t i = 0; i < st->o * st->k; i++) w->grad[i] += dw[i];
+        }
+        if (want_db)
+            for (int64_t i = 0; i < st->o; i++) b->grad[i] += st->db[j * st->o + i];
     }
 }
 
@@ -220,21 +265,18 @@ nb_tensor *nb_conv2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
     st->p = p;
     st->direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && o.pad_h == 0 && o.pad_w == 0;
     if (!st->direct && n > 0 && p > 0) {
-        /* Samples per chunk: as many as fit the budget, at least one, and
-         * the GEMM's column count must fit an int. */
-        int64_t chunk = COL_BUDGET / (k * p);
-        if (chunk < 1) chunk = 1;
-        if (chunk > INT_MAX / p) chunk = INT_MAX / p;
-        if (chunk > n) chunk = n;
-        st->chunk = chunk;
-        st->col = nb__alloc(ctx, (size_t)(k * chunk * p) * sizeof(float));
-        if (!st->col) return NULL;
-        if (chunk > 1) {
-            st->stage = nb__alloc(ctx, (size_t)(og * chunk * p) * sizeof(float));
-            if (!st->stage) return NULL;
-        }
-    } else {
-        st->chunk = n > 0 ? n : 1;
+        /* sample groups: as many as allowed, fewer when the partials of a
+         * large layer would outgrow their budget; never more than samples */
+        int64_t nsg = PARTIALS_BUDGET / (oc * k + oc);
+        if (nsg > MAX_SAMPLE_GROUPS) nsg = MAX_SAMPLE_GROUPS;
+        if (nsg < 1) nsg = 1;
+        if (nsg > n) nsg = n;
+        st->per = (n + nsg - 1) / nsg;
+        st->nsg = (n + st->per - 1) / st->per;
+        st->col = nb__alloc(ctx, (size_t)(st->nsg * k * p) * sizeof(float));
+        st->dw = nb__alloc(ctx, (size_t)(st->nsg * oc * k) * sizeof(float));
+        st->db = nb__alloc(ctx, (size_t)(st->nsg * oc) * sizeof(float));
+        if (!st->col || !st->dw || !st->db) return NULL;
     }
     out->saved = st;
     out->iarg[0] = sh;
