@@ -1,6 +1,7 @@
 /* tests/test_core.c — the engine itself: contexts, tensors, the sticky error
  * mechanism, graph replay, gradient accumulation, inference mode, and the
  * promise that a training step allocates nothing. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "test_util.h"
@@ -206,6 +207,46 @@ static void test_graph_profile_report(void **state) {
     nb_ctx_free(ctx);
 }
 
+/* Ops that overwrite an intermediate's gradient instead of adding to it
+ * (linear, matmul, conv2d, max_pool2d) must do so only for its first writer:
+ * gradients stay exact with several consumers, a tensor used twice by one op,
+ * and a second backward without zero_grad doubles the leaves' gradients and
+ * leaves the intermediates' unchanged. */
+static void test_gradient_overwrite_first_writer(void **state) {
+    (void)state;
+    nb_ctx *ctx = nb_ctx_new();
+    uint64_t seed = 11;
+    nb_tensor *x = nbt_param(ctx, &seed, -1, 1, 4, (int64_t[]){2, 2, 6, 6});
+    nb_tensor *cw = nbt_param(ctx, &seed, -0.5f, 0.5f, 4, (int64_t[]){3, 2, 3, 3});
+    nb_tensor *lw = nbt_param(ctx, &seed, -0.5f, 0.5f, 2, (int64_t[]){4, 27});
+    nb_tensor *h = nb_tanh(ctx, x);                                       /* two consumers */
+    nb_tensor *c = nb_conv2d(ctx, h, cw, NULL, &(nb_conv2d_opts){.pad_h = 1, .pad_w = 1});
+    nb_tensor *p = nb_max_pool2d(ctx, nb_tanh(ctx, c), 2, 2, 2, 2, 0, 0); /* [2,3,3,3] */
+    nb_tensor *f = nb_reshape(ctx, p, 2, (int64_t[]){2, 27});
+    nb_tensor *l = nb_tanh(ctx, nb_linear(ctx, f, lw, NULL));             /* [2,4] */
+    nb_tensor *sq = nb_matmul(ctx, l, nb_transpose(ctx, l, 0, 1));       /* [2,2], l twice */
+    nb_tensor *mm = nb_matmul(ctx, sq, sq);                               /* same tensor, both slots */
+    nb_tensor *loss = nb_add(ctx, nbt_weighted_sum(ctx, mm, &seed),
+                             nbt_weighted_sum(ctx, nb_mul(ctx, h, h), &seed));
+    nb_tensor *wrt[3] = {x, cw, lw};
+    nbt_check_grads(ctx, loss, wrt, 3, "overwrite chain");
+
+    nb_graph *g = nb_graph_new(ctx, loss);
+    NBT_ASSERT_OK(ctx);
+    nb_graph_zero_grad(g);
+    assert_int_equal(nb_graph_forward(g), NB_OK);
+    assert_int_equal(nb_graph_backward(g), NB_OK);
+    float *x1 = malloc((size_t)x->size * sizeof(float)), *h1 = malloc((size_t)h->size * sizeof(float));
+    assert_true(x1 && h1);
+    memcpy(x1, x->grad, (size_t)x->size * sizeof(float));
+    memcpy(h1, h->grad, (size_t)h->size * sizeof(float));
+    assert_int_equal(nb_graph_backward(g), NB_OK);
+    for (int64_t i = 0; i < x->size; i++) assert_true(x->grad[i] == 2.0f * x1[i]);
+    assert_memory_equal(h->grad, h1, (size_t)h->size * sizeof(float));
+    free(x1), free(h1);
+    nb_ctx_free(ctx);
+}
+
 /* Inference mode records nothing for backward. */
 static void test_inference_mode(void **state) {
     (void)state;
@@ -305,6 +346,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_reused_input_accumulates),
     cmocka_unit_test(test_replay_with_new_inputs),
     cmocka_unit_test(test_graph_profile_report),
+    cmocka_unit_test(test_gradient_overwrite_first_writer),
     cmocka_unit_test(test_inference_mode),
     cmocka_unit_test(test_gradcheck_detects_wrong_gradients),
     cmocka_unit_test(test_training_step_allocates_nothing),

@@ -76,6 +76,8 @@ struct nb_tensor {
     nb_ctx *ctx;
     int64_t id;                     /* creation index within the context */
     nb_tensor *next;                /* creation-order list */
+    unsigned char grad_written;     /* backward: grad holds this step's partial sum */
+    unsigned char grad_fresh;       /* backward: bit k = write, not add, src[k]'s grad */
 };
 
 /* ---- contexts -------------------------------------------------------------

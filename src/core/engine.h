@@ -24,7 +24,18 @@ struct nb_op_def {
     const char *name;
     int (*forward)(nb_tensor *out);
     void (*backward)(nb_tensor *out);
+    /* Bit k set: when nb__grad_overwrite(out, k) says so, backward stores
+     * every element of src[k]'s gradient instead of adding to it (the engine
+     * then skips clearing that buffer). Ops without the bit just add. */
+    unsigned overwrites;
 };
+
+/* In backward: whether src[k]'s gradient has not been written yet this step
+ * (so the op must overwrite all of it rather than add). Only ever true for
+ * slots the op's nb_op_def declares in `overwrites`. */
+static inline int nb__grad_overwrite(const nb_tensor *out, int k) {
+    return (out->grad_fresh >> k) & 1;
+}
 
 struct nb_arena_chunk;
 

@@ -77,6 +77,33 @@ int nb_graph_forward(nb_graph *g) {
     return NB_OK;
 }
 
+static void clear_grad(nb_tensor *t) {
+    memset(t->grad, 0, (size_t)t->size * sizeof(float));
+    t->grad_written = 1;
+}
+
+/* Before node t's backward: its own gradient, if no consumer wrote it, is
+ * zero; each intermediate input gradient not yet written this step is either
+ * handed to the op to overwrite (a declared slot, the tensor in no other
+ * slot) or cleared now. */
+static void prepare_src_grads(nb_tensor *t) {
+    if (!t->grad_written) clear_grad(t);
+    unsigned fresh = 0;
+    for (int k = 0; k < t->nsrc; k++) {
+        nb_tensor *s = t->src[k];
+        if (!s->op || !s->grad || s->grad_written) continue;
+        int once = 1;
+        for (int m = 0; m < t->nsrc; m++) once &= m == k || t->src[m] != s;
+        if (once && k < 8 && ((t->op->overwrites >> k) & 1u)) {
+            fresh |= 1u << k;
+            s->grad_written = 1;
+        } else {
+            clear_grad(s);
+        }
+    }
+    t->grad_fresh = (unsigned char)fresh;
+}
+
 int nb_graph_backward(nb_graph *g) {
     if (!g) return NB_ERR_NULL;
     nb_ctx *ctx = g->ctx;
@@ -90,19 +117,23 @@ int nb_graph_backward(nb_graph *g) {
         return nb__error(ctx, NB_ERR_STATE,
                          "backward: the output does not depend on anything requiring a gradient");
     double *prof = g->profiling ? g->prof : NULL;
-    double t0 = prof ? clock_s() : 0.0;
-    /* Intermediate gradients are per-step scratch; leaves accumulate. */
-    for (int i = 0; i < g->nnodes; i++) {
-        nb_tensor *t = g->nodes[i];
-        if (t->op && t->grad) memset(t->grad, 0, (size_t)t->size * sizeof(float));
-    }
-    if (prof) g->prof_zero += clock_s() - t0;
+    double t0 = 0.0;
+    /* Intermediate gradients are per-step scratch (leaves accumulate across
+     * steps): each is cleared only right before its first writer adds to it,
+     * or not at all when that writer overwrites it (nb_op_def.overwrites). */
+    for (int i = 0; i < g->nnodes; i++) g->nodes[i]->grad_written = 0;
     out->grad[0] = 1.0f;
+    out->grad_written = 1;
     for (int i = g->nnodes - 1; i >= 0; i--) {
         nb_tensor *t = g->nodes[i];
-        if (prof) t0 = clock_s();
-        if (t->op && t->grad && t->op->backward) t->op->backward(t);
-        if (prof) prof[2 * i + 1] += clock_s() - t0;
+        if (t->op && t->grad && t->op->backward) {
+            if (prof) t0 = clock_s();
+            prepare_src_grads(t);
+            if (prof) g->prof_zero += clock_s() - t0, t0 = clock_s();
+            t->op->backward(t);
+            t->grad_fresh = 0;
+            if (prof) prof[2 * i + 1] += clock_s() - t0;
+        }
         if (g->hook) g->hook(g, i, t, g->hook_user);
     }
     return ctx->error;

@@ -3,6 +3,7 @@
  * atomics (on one thread no OpenMP construct is entered: NB__EW_PARALLEL_FOR).
  * 2×2 stride-2 max pooling, the common CNN case, has its own loop. */
 #include <math.h>
+#include <string.h>
 
 #include "kernels/elementwise.h"
 #include "kernels/kernels.h"
@@ -97,11 +98,12 @@ void nb_k_max_pool(const nb_k_pool_geom *g, int64_t planes, const float *x, floa
 }
 
 void nb_k_max_pool_backward(const nb_k_pool_geom *g, int64_t planes, const float *dy,
-                            const int32_t *arg, float *dx) {
+                            const int32_t *arg, float *dx, int overwrite) {
     const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
     const int nt = threads(g, planes);
     NB__EW_PARALLEL_FOR(c, planes, {
         float *d = dx + c * hw;
+        if (overwrite) memset(d, 0, (size_t)hw * sizeof(float)); /* plane by plane: stays in cache */
         const float *gy = dy + c * ohw;
         const int32_t *a = arg + c * ohw;
         for (int64_t q = 0; q < ohw; q++) d[a[q]] += gy[q];

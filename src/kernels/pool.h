@@ -17,9 +17,10 @@ typedef struct nb_k_pool_geom {
  * window must hold at least one input element (padding <= half the kernel). */
 void nb_k_max_pool(const nb_k_pool_geom *g, int64_t planes, const float *x, float *y,
                    int32_t *arg);
-/* dx[plane][arg] += dy for every output. */
+/* dx[plane][arg] += dy for every output; with overwrite, dx's planes are
+ * cleared first (dx = that sum alone). */
 void nb_k_max_pool_backward(const nb_k_pool_geom *g, int64_t planes, const float *dy,
-                            const int32_t *arg, float *dx);
+                            const int32_t *arg, float *dx, int overwrite);
 
 /* y = sum over each window's input elements / (kh·kw) (padding counts as 0). */
 void nb_k_avg_pool(const nb_k_pool_geom *g, int64_t planes, const float *x, float *y);

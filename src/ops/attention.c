@@ -35,7 +35,7 @@ static void attention_backward(nb_tensor *out) {
                             st->nscratch);
 }
 
-static const nb_op_def op_attention = {"attention", attention_forward, attention_backward};
+static const nb_op_def op_attention = {"attention", attention_forward, attention_backward, 0};
 
 nb_tensor *nb_attention(nb_ctx *ctx, nb_tensor *q, nb_tensor *k, nb_tensor *v, int causal) {
     nb_tensor *src[3] = {q, k, v};
@@ -110,9 +110,9 @@ static void merge_backward(nb_tensor *out) {
                          out->iarg[1], 0, x->grad, 1);
 }
 
-static const nb_op_def op_split_heads = {"split_heads", split_forward, split_backward};
-static const nb_op_def op_qkv_split = {"qkv_split", split_forward, split_backward};
-static const nb_op_def op_merge_heads = {"merge_heads", merge_forward, merge_backward};
+static const nb_op_def op_split_heads = {"split_heads", split_forward, split_backward, 0};
+static const nb_op_def op_qkv_split = {"qkv_split", split_forward, split_backward, 0};
+static const nb_op_def op_merge_heads = {"merge_heads", merge_forward, merge_backward, 0};
 
 /* [B,T,ld] -> [B,H,T,width/H] taking columns off .. off + width. */
 static nb_tensor *split_new(nb_ctx *ctx, const nb_op_def *op, nb_tensor *x, int64_t heads,

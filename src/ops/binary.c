@@ -30,10 +30,10 @@ static void binary_backward(nb_tensor *out) {
                          a->data, sa, a->grad, b->data, sb, b->grad);
 }
 
-static const nb_op_def op_add = {"add", binary_forward, binary_backward};
-static const nb_op_def op_sub = {"sub", binary_forward, binary_backward};
-static const nb_op_def op_mul = {"mul", binary_forward, binary_backward};
-static const nb_op_def op_div = {"div", binary_forward, binary_backward};
+static const nb_op_def op_add = {"add", binary_forward, binary_backward, 0};
+static const nb_op_def op_sub = {"sub", binary_forward, binary_backward, 0};
+static const nb_op_def op_mul = {"mul", binary_forward, binary_backward, 0};
+static const nb_op_def op_div = {"div", binary_forward, binary_backward, 0};
 
 static nb_tensor *binary(nb_ctx *ctx, const nb_op_def *op, nb_binop kind, nb_tensor *a, nb_tensor *b) {
     nb_tensor *src[2] = {a, b};

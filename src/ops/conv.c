@@ -99,8 +99,9 @@ static int conv_forward(nb_tensor *out) {
 /* Sample s's share of the gradients: dW_g += dY_g · colᵀ into this sample
  * group's partial, dcol = W_gᵀ · dY_g then col2im into dx. */
 static int backward_sample(const conv_state *st, const float *x, const float *w, const float *dy,
-                           float *dx, float *dw, float *col) {
+                           float *dx, int dx_fresh, float *dw, float *col) {
     const int64_t cg = st->g.c, hw = st->g.h * st->g.w;
+    if (dx && dx_fresh) memset(dx, 0, (size_t)(st->cin * hw) * sizeof(float)); /* this sample's, in cache */
     for (int64_t gi = 0; gi < st->groups; gi++) {
         const float *dyg = dy + gi * st->og * st->p;
         int rc = 0;
@@ -138,7 +139,7 @@ static void conv_backward(nb_tensor *out) {
                               w->grad + gi * st->og * st->k, st->k);
                 if (!rc && x->grad)
                     rc = gemm(1, 0, cg, st->p, st->og, w->data + gi * st->og * st->k, st->k, dyg,
-                              st->p, 1.0f, x->grad + xo, st->p);
+                              st->p, nb__grad_overwrite(out, 0) ? 0.0f : 1.0f, x->grad + xo, st->p);
                 if (rc) {
                     gemm_failed(ctx, rc);
                     return;
@@ -147,7 +148,7 @@ static void conv_backward(nb_tensor *out) {
         }
         return;
     }
-    const int want_db = b && b->grad, want_dw = w->grad != NULL;
+    const int want_db = b && b->grad, want_dw = w->grad != NULL, dx_fresh = nb__grad_overwrite(out, 0);
     if (!want_db && !want_dw && !x->grad) return;
     atomic_int failed = 0;
     const int nt = group_threads(st);
@@ -161,7 +162,7 @@ static void conv_backward(nb_tensor *out) {
         for (int64_t s = j * st->per; s < s1; s++) {
             if (want_db) nb_k_channel_sum_acc(1, st->o, st->p, dy + s * ys, db);
             const int rc = backward_sample(st, x->data + s * xs, w->data, dy + s * ys,
-                                           x->grad ? x->grad + s * xs : NULL, dw, col);
+                                           x->grad ? x->grad + s * xs : NULL, dx_fresh, dw, col);
             if (rc) atomic_store(&failed, rc);
         }
     });
@@ -180,7 +181,7 @@ static void conv_backward(nb_tensor *out) {
     }
 }
 
-static const nb_op_def op_conv2d = {"conv2d", conv_forward, conv_backward};
+static const nb_op_def op_conv2d = {"conv2d", conv_forward, conv_backward, 1u};
 
 /* Option value v, where 0 means `dflt`; -1 with an error for negatives. */
 static int opt_or(nb_ctx *ctx, int v, int dflt, const char *what) {

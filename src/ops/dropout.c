@@ -37,7 +37,7 @@ static void dropout_backward(nb_tensor *out) {
     }
 }
 
-static const nb_op_def op_dropout = {"dropout", dropout_forward, dropout_backward};
+static const nb_op_def op_dropout = {"dropout", dropout_forward, dropout_backward, 0};
 
 nb_tensor *nb_dropout(nb_ctx *ctx, nb_tensor *x, float p) {
     if (!nb__inputs_ok(ctx, "dropout", 1, &x)) return NULL;

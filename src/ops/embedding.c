@@ -31,7 +31,7 @@ static void embedding_backward(nb_tensor *out) {
     if (w->grad) nb_k_scatter_add_rows(ids->size, out->saved, w->shape[1], out->grad, w->grad);
 }
 
-static const nb_op_def op_embedding = {"embedding", embedding_forward, embedding_backward};
+static const nb_op_def op_embedding = {"embedding", embedding_forward, embedding_backward, 0};
 
 nb_tensor *nb_embedding(nb_ctx *ctx, nb_tensor *weight, nb_tensor *indices) {
     nb_tensor *src[2] = {weight, indices};

@@ -49,8 +49,8 @@ static void rms_norm_backward(nb_tensor *out) {
                            opt_data(out, out->iarg[0]), x->grad, opt_grad(out, out->iarg[0]));
 }
 
-static const nb_op_def op_layer_norm = {"layer_norm", layer_norm_forward, layer_norm_backward};
-static const nb_op_def op_rms_norm = {"rms_norm", rms_norm_forward, rms_norm_backward};
+static const nb_op_def op_layer_norm = {"layer_norm", layer_norm_forward, layer_norm_backward, 0};
+static const nb_op_def op_rms_norm = {"rms_norm", rms_norm_forward, rms_norm_backward, 0};
 
 /* gamma/beta must be [D] where D is x's last dimension. */
 static int check_affine(nb_ctx *ctx, const char *opname, const char *what, const nb_tensor *p,

@@ -45,9 +45,9 @@ static void bce_backward(nb_tensor *out) {
                              t->grad);
 }
 
-static const nb_op_def op_mse = {"mse_loss", mse_forward, mse_backward};
-static const nb_op_def op_l1 = {"l1_loss", l1_forward, l1_backward};
-static const nb_op_def op_bce = {"bce_with_logits", bce_forward, bce_backward};
+static const nb_op_def op_mse = {"mse_loss", mse_forward, mse_backward, 0};
+static const nb_op_def op_l1 = {"l1_loss", l1_forward, l1_backward, 0};
+static const nb_op_def op_bce = {"bce_with_logits", bce_forward, bce_backward, 0};
 
 static nb_tensor *elementwise_loss(nb_ctx *ctx, const nb_op_def *op, nb_tensor *a, nb_tensor *b) {
     nb_tensor *src[2] = {a, b};
@@ -102,7 +102,7 @@ static void cross_entropy_backward(nb_tensor *out) {
 }
 
 static const nb_op_def op_cross_entropy = {"cross_entropy", cross_entropy_forward,
-                                           cross_entropy_backward};
+                                           cross_entropy_backward, 0};
 
 nb_tensor *nb_cross_entropy(nb_ctx *ctx, nb_tensor *logits, nb_tensor *labels,
                             float label_smoothing) {

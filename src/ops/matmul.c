@@ -65,30 +65,35 @@ static void matmul_backward(nb_tensor *out) {
     nb_tensor *a = out->src[0], *b = out->src[1];
     mm_geom g = mm_geometry(out);
     const float *dc = out->grad;
+    /* beta 0 where the engine handed over an unwritten gradient (the first
+     * batch only, for a side shared by every batch) */
+    const int fa = nb__grad_overwrite(out, 0), fb = nb__grad_overwrite(out, 1);
     if (g.sb == 0) {
         /* B is shared, so a is either batched (contiguous, sa == m·k) or the
          * batch is 1: both gradients are single products over batch·m rows. */
         const int64_t rows = g.batch * g.m;
         if (a->grad)
-            gemm(out->ctx, "matmul", 0, 1, rows, g.k, g.n, dc, g.n, b->data, g.n, 1.0f, a->grad,
-                 g.k);
+            gemm(out->ctx, "matmul", 0, 1, rows, g.k, g.n, dc, g.n, b->data, g.n, fa ? 0.0f : 1.0f,
+                 a->grad, g.k);
         if (b->grad)
-            gemm(out->ctx, "matmul", 1, 0, g.k, g.n, rows, a->data, g.k, dc, g.n, 1.0f, b->grad,
-                 g.n);
+            gemm(out->ctx, "matmul", 1, 0, g.k, g.n, rows, a->data, g.k, dc, g.n, fb ? 0.0f : 1.0f,
+                 b->grad, g.n);
         return;
     }
     for (int64_t i = 0; i < g.batch; i++) {
         const float *dci = dc + i * g.m * g.n;
+        const float beta_a = fa && (g.sa != 0 || i == 0) ? 0.0f : 1.0f;
+        const float beta_b = fb && (g.sb != 0 || i == 0) ? 0.0f : 1.0f;
         if (a->grad)
-            gemm(out->ctx, "matmul", 0, 1, g.m, g.k, g.n, dci, g.n, b->data + i * g.sb, g.n, 1.0f,
+            gemm(out->ctx, "matmul", 0, 1, g.m, g.k, g.n, dci, g.n, b->data + i * g.sb, g.n, beta_a,
                  a->grad + i * g.sa, g.k);
         if (b->grad)
-            gemm(out->ctx, "matmul", 1, 0, g.k, g.n, g.m, a->data + i * g.sa, g.k, dci, g.n, 1.0f,
+            gemm(out->ctx, "matmul", 1, 0, g.k, g.n, g.m, a->data + i * g.sa, g.k, dci, g.n, beta_b,
                  b->grad + i * g.sb, g.n);
     }
 }
 
-static const nb_op_def op_matmul = {"matmul", matmul_forward, matmul_backward};
+static const nb_op_def op_matmul = {"matmul", matmul_forward, matmul_backward, 3u};
 
 nb_tensor *nb_matmul(nb_ctx *ctx, nb_tensor *a, nb_tensor *b) {
     nb_tensor *src[2] = {a, b};
@@ -162,14 +167,15 @@ static void linear_backward(nb_tensor *out) {
     linear_dims(out, &rows, &in, &nout);
     const float *dy = out->grad;
     if (x->grad)
-        gemm(out->ctx, "linear", 0, 0, rows, in, nout, dy, nout, w->data, in, 1.0f, x->grad, in);
+        gemm(out->ctx, "linear", 0, 0, rows, in, nout, dy, nout, w->data, in,
+             nb__grad_overwrite(out, 0) ? 0.0f : 1.0f, x->grad, in);
     if (w->grad)
         gemm(out->ctx, "linear", 1, 0, nout, in, rows, dy, nout, x->data, in, 1.0f, w->grad, in);
     if (out->nsrc == 3 && out->src[2]->grad)
         nb_k_add_rows(rows, nout, out->src[2]->grad, 0, dy, nout);
 }
 
-static const nb_op_def op_linear = {"linear", linear_forward, linear_backward};
+static const nb_op_def op_linear = {"linear", linear_forward, linear_backward, 1u};
 
 nb_tensor *nb_linear(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b) {
     nb_tensor *src[3] = {x, w, b};

@@ -159,7 +159,7 @@ static void bn_backward(nb_tensor *out) {
                      gamma ? gamma->grad : NULL, beta ? beta->grad : NULL);
 }
 
-static const nb_op_def op_batch_norm = {"batch_norm", bn_forward, bn_backward};
+static const nb_op_def op_batch_norm = {"batch_norm", bn_forward, bn_backward, 0};
 
 /* A per-channel vector argument: [C] or an error naming it. */
 static bool channel_vec(nb_ctx *ctx, const nb_tensor *t, const char *what, const nb_tensor *x) {

@@ -25,7 +25,7 @@ static void max_pool_backward(nb_tensor *out) {
     nb_tensor *x = out->src[0];
     if (!x->grad || !out->saved) return;
     nb_k_pool_geom g = pool_geom(out);
-    nb_k_max_pool_backward(&g, planes(x), out->grad, out->saved, x->grad);
+    nb_k_max_pool_backward(&g, planes(x), out->grad, out->saved, x->grad, nb__grad_overwrite(out, 0));
 }
 
 static int avg_pool_forward(nb_tensor *out) {
@@ -41,8 +41,8 @@ static void avg_pool_backward(nb_tensor *out) {
     nb_k_avg_pool_backward(&g, planes(x), out->grad, x->grad);
 }
 
-static const nb_op_def op_max_pool2d = {"max_pool2d", max_pool_forward, max_pool_backward};
-static const nb_op_def op_avg_pool2d = {"avg_pool2d", avg_pool_forward, avg_pool_backward};
+static const nb_op_def op_max_pool2d = {"max_pool2d", max_pool_forward, max_pool_backward, 1u};
+static const nb_op_def op_avg_pool2d = {"avg_pool2d", avg_pool_forward, avg_pool_backward, 0};
 
 /* Shared constructor: validate, size the output, record the geometry. */
 static nb_tensor *pool_new(nb_ctx *ctx, const nb_op_def *op, nb_tensor *x, int kh, int kw, int sh,
@@ -123,7 +123,7 @@ static void gap_backward(nb_tensor *out) {
     if (x->grad) nb_k_plane_mean_backward(planes(x), x->shape[2] * x->shape[3], out->grad, x->grad);
 }
 
-static const nb_op_def op_global_avg_pool2d = {"global_avg_pool2d", gap_forward, gap_backward};
+static const nb_op_def op_global_avg_pool2d = {"global_avg_pool2d", gap_forward, gap_backward, 0};
 
 nb_tensor *nb_global_avg_pool2d(nb_ctx *ctx, nb_tensor *x) {
     if (!nb__inputs_ok(ctx, "global_avg_pool2d", 1, &x)) return NULL;

@@ -44,12 +44,12 @@ static void max_backward(nb_tensor *out) {
                            out->iarg[R_N], out->iarg[R_INNER], x->grad);
 }
 
-static const nb_op_def op_sum = {"sum", sum_forward, sum_backward};
-static const nb_op_def op_mean = {"mean", sum_forward, sum_backward};
-static const nb_op_def op_max = {"max", max_forward, max_backward};
-static const nb_op_def op_sum_axis = {"sum_axis", sum_forward, sum_backward};
-static const nb_op_def op_mean_axis = {"mean_axis", sum_forward, sum_backward};
-static const nb_op_def op_max_axis = {"max_axis", max_forward, max_backward};
+static const nb_op_def op_sum = {"sum", sum_forward, sum_backward, 0};
+static const nb_op_def op_mean = {"mean", sum_forward, sum_backward, 0};
+static const nb_op_def op_max = {"max", max_forward, max_backward, 0};
+static const nb_op_def op_sum_axis = {"sum_axis", sum_forward, sum_backward, 0};
+static const nb_op_def op_mean_axis = {"mean_axis", sum_forward, sum_backward, 0};
+static const nb_op_def op_max_axis = {"max_axis", max_forward, max_backward, 0};
 
 /* axis < 0 with all = 1 reduces everything to a scalar. */
 static nb_tensor *reduce(nb_ctx *ctx, const nb_op_def *op, nb_tensor *x, int all, int axis,

@@ -22,7 +22,7 @@ static void reshape_backward(nb_tensor *out) {
     if (x->grad) nb_k_add_rows(1, x->size, x->grad, 0, out->grad, 0);
 }
 
-static const nb_op_def op_reshape = {"reshape", reshape_forward, reshape_backward};
+static const nb_op_def op_reshape = {"reshape", reshape_forward, reshape_backward, 0};
 
 /* "[2,-1,4]" for a requested shape, for messages. */
 static const char *dims_str(int ndim, const int64_t *shape, char *buf) {
@@ -102,7 +102,7 @@ static void transpose_backward(nb_tensor *out) {
     nb_k_strided_add(out->ndim, out->shape, x->grad, s, out->grad, out->strides);
 }
 
-static const nb_op_def op_transpose = {"transpose", transpose_forward, transpose_backward};
+static const nb_op_def op_transpose = {"transpose", transpose_forward, transpose_backward, 0};
 
 nb_tensor *nb_transpose(nb_ctx *ctx, nb_tensor *x, int axis0, int axis1) {
     if (!nb__inputs_ok(ctx, "transpose", 1, &x)) return NULL;
@@ -160,7 +160,7 @@ static void concat_backward(nb_tensor *out) {
     }
 }
 
-static const nb_op_def op_concat = {"concat", concat_forward, concat_backward};
+static const nb_op_def op_concat = {"concat", concat_forward, concat_backward, 0};
 
 nb_tensor *nb_concat(nb_ctx *ctx, int n, nb_tensor *const *xs, int axis) {
     if (!ctx || nb_error(ctx)) return NULL;
@@ -217,7 +217,7 @@ static void slice_backward(nb_tensor *out) {
                   len);
 }
 
-static const nb_op_def op_slice = {"slice", slice_forward, slice_backward};
+static const nb_op_def op_slice = {"slice", slice_forward, slice_backward, 0};
 
 nb_tensor *nb_slice(nb_ctx *ctx, nb_tensor *x, int axis, int64_t start, int64_t end) {
     if (!nb__inputs_ok(ctx, "slice", 1, &x)) return NULL;

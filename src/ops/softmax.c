@@ -32,8 +32,8 @@ static void log_softmax_backward(nb_tensor *out) {
                               out->iarg[S_INNER], x->grad);
 }
 
-static const nb_op_def op_softmax = {"softmax", softmax_forward, softmax_backward};
-static const nb_op_def op_log_softmax = {"log_softmax", log_softmax_forward, log_softmax_backward};
+static const nb_op_def op_softmax = {"softmax", softmax_forward, softmax_backward, 0};
+static const nb_op_def op_log_softmax = {"log_softmax", log_softmax_forward, log_softmax_backward, 0};
 
 static nb_tensor *softmax_like(nb_ctx *ctx, const nb_op_def *op, nb_tensor *x, int axis) {
     if (!nb__inputs_ok(ctx, op->name, 1, &x)) return NULL;
