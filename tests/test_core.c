@@ -226,10 +226,12 @@ static void test_gradient_overwrite_first_writer(void **state) {
     nb_tensor *l = nb_tanh(ctx, nb_linear(ctx, f, lw, NULL));             /* [2,4] */
     nb_tensor *sq = nb_matmul(ctx, l, nb_transpose(ctx, l, 0, 1));       /* [2,2], l twice */
     nb_tensor *mm = nb_matmul(ctx, sq, sq);                               /* same tensor, both slots */
+    nb_tensor *bp = nbt_param(ctx, &seed, -1, 1, 1, (int64_t[]){6});
+    nb_tensor *bt = nb_tanh(ctx, bp);                                     /* broadcast in the add */
     nb_tensor *loss = nb_add(ctx, nbt_weighted_sum(ctx, mm, &seed),
-                             nbt_weighted_sum(ctx, nb_mul(ctx, h, h), &seed));
-    nb_tensor *wrt[3] = {x, cw, lw};
-    nbt_check_grads(ctx, loss, wrt, 3, "overwrite chain");
+                             nbt_weighted_sum(ctx, nb_add(ctx, nb_mul(ctx, h, h), bt), &seed));
+    nb_tensor *wrt[4] = {x, cw, lw, bp};
+    nbt_check_grads(ctx, loss, wrt, 4, "overwrite chain");
 
     nb_graph *g = nb_graph_new(ctx, loss);
     NBT_ASSERT_OK(ctx);
@@ -237,12 +239,17 @@ static void test_gradient_overwrite_first_writer(void **state) {
     assert_int_equal(nb_graph_forward(g), NB_OK);
     assert_int_equal(nb_graph_backward(g), NB_OK);
     float *x1 = malloc((size_t)x->size * sizeof(float)), *h1 = malloc((size_t)h->size * sizeof(float));
+    float bt1[6], bp1[6];
     assert_true(x1 && h1);
     memcpy(x1, x->grad, (size_t)x->size * sizeof(float));
     memcpy(h1, h->grad, (size_t)h->size * sizeof(float));
+    memcpy(bt1, bt->grad, sizeof bt1);
+    memcpy(bp1, bp->grad, sizeof bp1);
     assert_int_equal(nb_graph_backward(g), NB_OK);
     for (int64_t i = 0; i < x->size; i++) assert_true(x->grad[i] == 2.0f * x1[i]);
+    for (int i = 0; i < 6; i++) assert_true(bp->grad[i] == 2.0f * bp1[i]);
     assert_memory_equal(h->grad, h1, (size_t)h->size * sizeof(float));
+    assert_memory_equal(bt->grad, bt1, sizeof bt1);
     free(x1), free(h1);
     nb_ctx_free(ctx);
 }

@@ -3,6 +3,7 @@
  * each thread owning whole slices and its own scratch, so results are the
  * same bitwise for every thread count. */
 #include <omp.h>
+#include <string.h>
 
 #include "kernels/attention.h"
 #include "kernels/kernels.h"
@@ -75,7 +76,8 @@ void nb_k_attention_forward(int64_t bh, int64_t tq, int64_t tk, int64_t dh, int 
 void nb_k_attention_backward(int64_t bh, int64_t tq, int64_t tk, int64_t dh, int causal,
                              float scale, const float *q, const float *k, const float *v,
                              const float *o, const float *lse, const float *do_, float *dq,
-                             float *dk, float *dv, float *scratch, int nscratch) {
+                             float *dk, float *dv, unsigned overwrite, float *scratch,
+                             int nscratch) {
     if (!dq && !dk && !dv) return;
     bwd_fn f = nb__attn_bwd_slice_portable;
 #if defined(__x86_64__)
@@ -85,11 +87,17 @@ void nb_k_attention_backward(int64_t bh, int64_t tq, int64_t tk, int64_t dh, int
     const size_t ws = nb_k_attention_scratch(dh);
     const int T = slice_threads(bh, tq, tk, dh, 5.0, nscratch);
 #pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
-    for (int64_t s = 0; s < bh; s++)
+    for (int64_t s = 0; s < bh; s++) {
+        float *dqs = dq ? dq + s * tq * dh : NULL, *dks = dk ? dk + s * tk * dh : NULL;
+        float *dvs = dv ? dv + s * tk * dh : NULL;
+        /* cleared slice by slice, right before the slice adds into them */
+        if (dqs && (overwrite & 1u)) memset(dqs, 0, (size_t)(tq * dh) * sizeof(float));
+        if (dks && (overwrite & 2u)) memset(dks, 0, (size_t)(tk * dh) * sizeof(float));
+        if (dvs && (overwrite & 4u)) memset(dvs, 0, (size_t)(tk * dh) * sizeof(float));
         f(ar, tq, tk, dh, causal, scale, q + s * tq * dh, k + s * tk * dh, v + s * tk * dh,
-          o + s * tq * dh, lse + s * tq, do_ + s * tq * dh, dq ? dq + s * tq * dh : NULL,
-          dk ? dk + s * tk * dh : NULL, dv ? dv + s * tk * dh : NULL,
+          o + s * tq * dh, lse + s * tq, do_ + s * tq * dh, dqs, dks, dvs,
           scratch + (size_t)omp_get_thread_num() * ws);
+    }
 }
 
 void nb_k_heads_split(int64_t b, int64_t t, int64_t h, int64_t dh, const float *rows, int64_t ld,

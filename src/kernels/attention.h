@@ -24,11 +24,13 @@ void nb_k_attention_forward(int64_t bh, int64_t tq, int64_t tk, int64_t dh, int 
                             float *o, float *lse, float *scratch, int nscratch);
 
 /* Accumulates (+=) dq, dk, dv (each may be NULL) of the forward above from do_
- * (the output's gradient), o and lse as forward left them. */
+ * (the output's gradient), o and lse as forward left them; overwrite bits 0,
+ * 1, 2 make dq, dk, dv hold this gradient alone (cleared first). */
 void nb_k_attention_backward(int64_t bh, int64_t tq, int64_t tk, int64_t dh, int causal,
                              float scale, const float *q, const float *k, const float *v,
                              const float *o, const float *lse, const float *do_, float *dq,
-                             float *dk, float *dv, float *scratch, int nscratch);
+                             float *dk, float *dv, unsigned overwrite, float *scratch,
+                             int nscratch);
 
 /* Head permutations between rows of width ld (columns off .. off + h·dh of
  * each [b][t] row) and [b][h][t][dh]; accumulate nonzero adds instead of

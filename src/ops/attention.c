@@ -31,11 +31,11 @@ static void attention_backward(nb_tensor *out) {
     nb_tensor *q = out->src[0], *k = out->src[1], *v = out->src[2];
     nb_k_attention_backward(q->shape[0] * q->shape[1], q->shape[2], k->shape[2], q->shape[3],
                             (int)out->iarg[0], out->farg[0], q->data, k->data, v->data, out->data,
-                            st->lse, out->grad, q->grad, k->grad, v->grad, st->scratch,
-                            st->nscratch);
+                            st->lse, out->grad, q->grad, k->grad, v->grad,
+                            (unsigned)out->grad_fresh & 7u, st->scratch, st->nscratch);
 }
 
-static const nb_op_def op_attention = {"attention", attention_forward, attention_backward, 0};
+static const nb_op_def op_attention = {"attention", attention_forward, attention_backward, 7u};
 
 nb_tensor *nb_attention(nb_ctx *ctx, nb_tensor *q, nb_tensor *k, nb_tensor *v, int causal) {
     nb_tensor *src[3] = {q, k, v};
@@ -91,9 +91,9 @@ static int split_forward(nb_tensor *out) {
 
 static void split_backward(nb_tensor *out) {
     nb_tensor *x = out->src[0];
-    if (x->grad)
+    if (x->grad) /* split_heads covers all of x: overwrite when allowed */
         nb_k_heads_merge(out->shape[0], out->shape[2], out->shape[1], out->shape[3], out->grad,
-                         x->grad, out->iarg[1], out->iarg[2], 1);
+                         x->grad, out->iarg[1], out->iarg[2], !nb__grad_overwrite(out, 0));
 }
 
 static int merge_forward(nb_tensor *out) {
@@ -107,12 +107,12 @@ static void merge_backward(nb_tensor *out) {
     nb_tensor *x = out->src[0];
     if (x->grad)
         nb_k_heads_split(x->shape[0], x->shape[2], x->shape[1], x->shape[3], out->grad,
-                         out->iarg[1], 0, x->grad, 1);
+                         out->iarg[1], 0, x->grad, !nb__grad_overwrite(out, 0));
 }
 
-static const nb_op_def op_split_heads = {"split_heads", split_forward, split_backward, 0};
+static const nb_op_def op_split_heads = {"split_heads", split_forward, split_backward, 1u};
 static const nb_op_def op_qkv_split = {"qkv_split", split_forward, split_backward, 0};
-static const nb_op_def op_merge_heads = {"merge_heads", merge_forward, merge_backward, 0};
+static const nb_op_def op_merge_heads = {"merge_heads", merge_forward, merge_backward, 1u};
 
 /* [B,T,ld] -> [B,H,T,width/H] taking columns off .. off + width. */
 static nb_tensor *split_new(nb_ctx *ctx, const nb_op_def *op, nb_tensor *x, int64_t heads,

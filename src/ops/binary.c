@@ -1,5 +1,7 @@
 /* ops/binary.c — add, sub, mul, div with NumPy broadcasting: shape rule,
  * forward and backward side by side; the arithmetic is kernels/broadcast.c. */
+#include <string.h>
+
 #include "core/engine.h"
 #include "kernels/broadcast.h"
 
@@ -21,17 +23,47 @@ static int binary_forward(nb_tensor *out) {
     return NB_OK;
 }
 
+/* dst = 0 ± g, the value clearing then adding (or subtracting) would leave
+ * (0 + −0 is +0), without the clearing pass. */
+static void store_grad(float *dst, const float *g, int64_t n, int negate) {
+    if (negate)
+        for (int64_t i = 0; i < n; i++) dst[i] = 0.0f - g[i];
+    else
+        for (int64_t i = 0; i < n; i++) dst[i] = 0.0f + g[i];
+}
+
 static void binary_backward(nb_tensor *out) {
     nb_tensor *a = out->src[0], *b = out->src[1];
     int64_t sa[NB_MAX_DIMS], sb[NB_MAX_DIMS];
     broadcast_strides(a, out, sa);
     broadcast_strides(b, out, sb);
+    float *da = a->grad, *db = b->grad;
+    /* add/sub (the only kinds declaring overwrites): an unbroadcast side whose
+     * gradient is unwritten gets ±dy stored; a broadcast one (a sum over the
+     * broadcast dims) is cleared and then accumulated as usual */
+    if (da && nb__grad_overwrite(out, 0)) {
+        if (a->size == out->size) {
+            store_grad(da, out->grad, out->size, 0);
+            da = NULL;
+        } else {
+            memset(da, 0, (size_t)a->size * sizeof(float));
+        }
+    }
+    if (db && nb__grad_overwrite(out, 1)) {
+        if (b->size == out->size) {
+            store_grad(db, out->grad, out->size, out->iarg[0] == NB_BIN_SUB);
+            db = NULL;
+        } else {
+            memset(db, 0, (size_t)b->size * sizeof(float));
+        }
+    }
+    if (!da && !db) return;
     nb_k_binary_backward((nb_binop)out->iarg[0], out->ndim, out->shape, out->grad, out->data,
-                         a->data, sa, a->grad, b->data, sb, b->grad);
+                         a->data, sa, da, b->data, sb, db);
 }
 
-static const nb_op_def op_add = {"add", binary_forward, binary_backward, 0};
-static const nb_op_def op_sub = {"sub", binary_forward, binary_backward, 0};
+static const nb_op_def op_add = {"add", binary_forward, binary_backward, 3u};
+static const nb_op_def op_sub = {"sub", binary_forward, binary_backward, 3u};
 static const nb_op_def op_mul = {"mul", binary_forward, binary_backward, 0};
 static const nb_op_def op_div = {"div", binary_forward, binary_backward, 0};
 

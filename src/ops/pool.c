@@ -1,6 +1,8 @@
 /* ops/pool.c — max, average and global-average pooling over NCHW tensors, and
  * flatten: shape rules, forward and backward side by side; the loops are in
  * kernels/pool.c. Max pooling keeps the argmax of its latest forward. */
+#include <string.h>
+
 #include "core/engine.h"
 #include "kernels/pool.h"
 #include "nabla/conv.h"
@@ -23,7 +25,11 @@ static int max_pool_forward(nb_tensor *out) {
 
 static void max_pool_backward(nb_tensor *out) {
     nb_tensor *x = out->src[0];
-    if (!x->grad || !out->saved) return;
+    if (!x->grad) return;
+    if (!out->saved) { /* no argmax kept: nothing to route, but an unwritten gradient is 0 */
+        if (nb__grad_overwrite(out, 0)) memset(x->grad, 0, (size_t)x->size * sizeof(float));
+        return;
+    }
     nb_k_pool_geom g = pool_geom(out);
     nb_k_max_pool_backward(&g, planes(x), out->grad, out->saved, x->grad, nb__grad_overwrite(out, 0));
 }

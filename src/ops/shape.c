@@ -19,10 +19,14 @@ static int reshape_forward(nb_tensor *out) {
 
 static void reshape_backward(nb_tensor *out) {
     nb_tensor *x = out->src[0];
-    if (x->grad) nb_k_add_rows(1, x->size, x->grad, 0, out->grad, 0);
+    if (!x->grad) return;
+    if (nb__grad_overwrite(out, 0)) /* 0 + g: what clearing then adding gives */
+        for (int64_t i = 0; i < x->size; i++) x->grad[i] = 0.0f + out->grad[i];
+    else
+        nb_k_add_rows(1, x->size, x->grad, 0, out->grad, 0);
 }
 
-static const nb_op_def op_reshape = {"reshape", reshape_forward, reshape_backward, 0};
+static const nb_op_def op_reshape = {"reshape", reshape_forward, reshape_backward, 1u};
 
 /* "[2,-1,4]" for a requested shape, for messages. */
 static const char *dims_str(int ndim, const int64_t *shape, char *buf) {
