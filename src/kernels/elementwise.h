@@ -94,17 +94,35 @@ NB__EW_DECLARE(avx512)
 #define NB_TANH_Q2 -5.373531953e-02f
 #define NB_TANH_Q3 2.062629163e-02f
 #define NB_TANH_Q4 -5.691985600e-03f
-/* erfc(z) = t·exp(−z² + Σ_k NB_ERFC_Gk t^k), t = 1/(1 + z/2), 0 <= z <= 10.1 */
-#define NB_ERFC_G0 -1.265473843e+00f
-#define NB_ERFC_G1 9.991688132e-01f
-#define NB_ERFC_G2 3.819638789e-01f
-#define NB_ERFC_G3 5.724649504e-02f
-#define NB_ERFC_G4 -6.602874398e-02f
-#define NB_ERFC_G5 4.750956595e-02f
-#define NB_ERFC_G6 -8.518806696e-01f
-#define NB_ERFC_G7 1.274362564e+00f
-#define NB_ERFC_G8 -7.310597301e-01f
-#define NB_ERFC_G9 1.541918069e-01f
+/* GELU (erf form): Φ(x) = ½ + x·P(x²)/(2·Q(x²)) for |x| <= NB_GELU_T, and
+ * GELU'(x) = Φ(x) + x·φ(x) = ½ + x·DP(x²)/(2·DQ(x²)) for |x| <= NB_GELU_D_T
+ * (P, DP hold twice the fitted numerators; Q0 = DQ0 = 1) */
+#define NB_GELU_T 5.5f
+#define NB_GELU_P0 7.978844643e-01f
+#define NB_GELU_P1 6.770469248e-02f
+#define NB_GELU_P2 9.354484268e-03f
+#define NB_GELU_P3 3.376453242e-04f
+#define NB_GELU_P4 1.270420580e-05f
+#define NB_GELU_P5 4.549932697e-08f
+#define NB_GELU_Q0 1.0f
+#define NB_GELU_Q1 2.515211701e-01f
+#define NB_GELU_Q2 2.864569798e-02f
+#define NB_GELU_Q3 1.884427504e-03f
+#define NB_GELU_Q4 7.364658086e-05f
+#define NB_GELU_Q5 1.197511665e-06f
+#define NB_GELU_D_T 5.92f /* where the evaluated rational is exactly 1 */
+#define NB_GELU_DP0 1.595769048e+00f
+#define NB_GELU_DP1 -6.148676202e-02f
+#define NB_GELU_DP2 2.841833979e-02f
+#define NB_GELU_DP3 4.837034066e-05f
+#define NB_GELU_DP4 7.170121535e-05f
+#define NB_GELU_DP5 3.817700929e-07f
+#define NB_GELU_DQ0 1.0f
+#define NB_GELU_DQ1 2.948057652e-01f
+#define NB_GELU_DQ2 4.106472805e-02f
+#define NB_GELU_DQ3 3.528762143e-03f
+#define NB_GELU_DQ4 1.935204782e-04f
+#define NB_GELU_DQ5 8.887479453e-06f
 /* log(1 + f) = f − f²/2 + f³ Σ_k NB_LOG_Rk f^k, √½ − 1 <= f < √2 − 1 */
 #define NB_LOG_R0 3.333397210e-01f
 #define NB_LOG_R1 -2.500096858e-01f

@@ -54,6 +54,7 @@ static inline __m256i tail_mask_i(int64_t n) {
 #define VCMP_NE(a, b) _mm256_cmp_ps((a), (b), _CMP_NEQ_UQ)
 #define VCMP_NGE(a, b) _mm256_cmp_ps((a), (b), _CMP_NGE_UQ)
 #define VSEL(m, f, t) _mm256_blendv_ps((f), (t), (m)) /* m ? t : f */
+#define VSEL_NEG(s, f, t) _mm256_blendv_ps((f), (t), (s)) /* sign bit of s set ? t : f */
 #define VMAND _mm256_and_ps
 #define VMOR _mm256_or_ps
 #define VMANY(m) (_mm256_movemask_ps(m) != 0)

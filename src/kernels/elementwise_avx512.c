@@ -50,6 +50,8 @@ typedef __mmask16 VM;
 #define VCMP_NE(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_NEQ_UQ)
 #define VCMP_NGE(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_NGE_UQ)
 #define VSEL(m, f, t) _mm512_mask_blend_ps((m), (f), (t)) /* m ? t : f */
+/* s < 0 ? t : f (AVX2 reads the sign bit: callers accept either at ±0, NaN) */
+#define VSEL_NEG(s, f, t) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((s), _mm512_setzero_ps(), _CMP_LT_OQ), (f), (t))
 #define VMAND(a, b) ((__mmask16)((a) & (b)))
 #define VMOR(a, b) ((__mmask16)((a) | (b)))
 #define VMANY(m) ((m) != 0)

@@ -8,18 +8,23 @@
  * same IEEE operations in the same order as the scalar loops in unary.c /
  * broadcast.c / reduce.c (no FMA contraction), so it matches them exactly.
  *
- * Vector math: maximum relative errors against double-precision libm, in
- * units of u = 2^-24 (half a float ulp at 1), measured by 1e6-point sweeps
- * (largest seen in brackets) that tests/test_kernels_elementwise.c repeats
- * and asserts:
- *   v_exp      2 u   [1.4 u] for x in [-87.3, 88.72]; subnormal results within
- *                    one subnormal step; x > 88.73 -> +inf, x < -103.98 -> 0.
- *   v_log      3 u   [2.4 u] for every x > 0, subnormals included;
+ * Vector math: maximum errors against double-precision libm, in units of
+ * u = 2^-24 (half a float ulp at 1), measured by 1e6-point sweeps (largest
+ * seen in brackets) that tests/test_kernels_elementwise.c repeats and asserts:
+ *   v_exp      2 u   [1.4 u] relative for x in [-87.3, 88.72]; subnormal
+ *                    results within one subnormal step; x > 88.73 -> +inf,
+ *                    x < -103.98 -> 0.
+ *   v_log      3 u   [2.4 u] relative for every x > 0, subnormals included;
  *                    0 -> -inf, x < 0 -> NaN, +inf -> +inf.
- *   v_tanh     3 u   [2.3 u]; exactly ±1 for |x| > 9.1, sign of ±0 kept.
- *   v_sigmoid  4 u   [3.3 u]; σ(+1000) = 1, σ(−1000) = 0 exactly, no overflow.
- *   v_erfc     12 u  [7.9 u] as measured through GELU ½x·erfc(−x/√2), for
- *                    results >= FLT_MIN; exactly 0 for z > 10.1.
+ *   v_tanh     3 u   [2.3 u] relative; exactly ±1 for |x| > 9.1, sign of ±0 kept.
+ *   v_sigmoid  4 u   [2.9 u] relative; σ(+1000) = 1, σ(−1000) = 0 exactly.
+ *   v_gelu_erf GELU(x) = x·Φ(x) with Φ a rational in x² (no exp): absolute
+ *              error <= 4 u·|x| [3.6 u] for every x, relative <= 5 u [4.4 u]
+ *              for x >= −1 (below, GELU is small against u·|x| and only the
+ *              absolute bound holds, as for PyTorch's ½x(1 + erf)); x for
+ *              x >= 5.5 and +inf, −0 for x < −5.5 and −inf.
+ *   v_gelu_erf_grad  GELU'(x) = Φ(x) + x·φ(x): absolute error <= 6 u [5.5 u];
+ *              exactly 1 for x >= 5.92, 0 (no update) below −5.92.
  * Every one maps NaN to NaN. GELU-tanh inherits v_tanh's bound on 1 + tanh
  * (absolute in the negative tail, where 1 + tanh cancels — as in libm).
  * docs/kernels.md ("Elementwise kernels") repeats these. */
@@ -54,15 +59,16 @@
 static inline VF v_abs(VF x) { return VAND(x, VCAST_F(VSET1_I(0x7fffffff))); }
 static inline VF v_sign(VF x) { return VAND(x, VCAST_F(VSET1_I((int)0x80000000u))); }
 
-/* exp(a + b) for a in [-104, 89] (or NaN) and |b| << 1: Cody–Waite range
- * reduction a + b = n·ln2 + r with ln2 split so n·ln2_hi is exact, then
- * 2^n applied as two factors 2^(n/2)·2^(n − n/2) so results between FLT_MAX
- * overflow and the subnormals come out right (one rounding in the last step). */
-static inline VF v_exp2(VF a, VF b) {
-    const VF n = VROUND(VMUL(VADD(a, b), VSET1(1.44269504088896341f)));
-    VF r = VFNMA(n, VSET1(0.693359375f), a); /* ln2_hi: 9 significant bits */
+/* exp x in general (the slow path of v_exp): x clamped to [-104, 89] (NaN
+ * passes), Cody–Waite reduction x = n·ln2 + r with ln2 split so n·ln2_hi is
+ * exact, then 2^n applied as two factors 2^(n/2)·2^(n − n/2) so results
+ * between FLT_MAX overflow and the subnormals come out right (one rounding in
+ * the last step). */
+static inline VF v_exp_wide(VF x) {
+    x = VMAX(VSET1(-104.0f), VMIN(VSET1(89.0f), x));
+    const VF n = VROUND(VMUL(x, VSET1(1.44269504088896341f)));
+    VF r = VFNMA(n, VSET1(0.693359375f), x); /* ln2_hi: 9 significant bits */
     r = VFNMA(n, VSET1(-2.12194440e-4f), r); /* ln2 − ln2_hi */
-    r = VADD(r, b);
     VF p = VSET1(NB_EXP_P4);
     p = VFMA(p, r, VSET1(NB_EXP_P3));
     p = VFMA(p, r, VSET1(NB_EXP_P2));
@@ -78,11 +84,43 @@ static inline VF v_exp2(VF a, VF b) {
     return VMUL(VMUL(p, s1), s2);
 }
 
-/* Clamping keeps the reduction in range; VMIN/VMAX return their second operand
- * when either is NaN, so a NaN x passes through to the result. */
+/* exp x for |x| <= 87.5 (or NaN), where 2^n is one normal float. Adding the
+ * shifter 1.5·2^23 + 127 in the FMA rounds x·log2e to the integer n and leaves
+ * n + 127 in the low mantissa bits, so shifting them into the exponent field
+ * gives s = 2^n with no round/convert; e^x = s + s·(r + r²P(r)) is one FMA,
+ * one rounding. */
+#define EXP_SHIFTER 12583039.0f /* 0x1.8000fep23 = 1.5·2^23 + 127 */
+static inline VF v_exp_fast(VF x) {
+    const VF k = VFMA(x, VSET1(1.44269504088896341f), VSET1(EXP_SHIFTER));
+    const VF n = VSUB(k, VSET1(EXP_SHIFTER));
+    VF r = VFNMA(n, VSET1(0.693359375f), x);
+    r = VFNMA(n, VSET1(-2.12194440e-4f), r);
+    const VF r2 = VMUL(r, r);
+    const VF p01 = VFMA(VSET1(NB_EXP_P1), r, VSET1(NB_EXP_P0));
+    const VF p23 = VFMA(VSET1(NB_EXP_P3), r, VSET1(NB_EXP_P2));
+    const VF p24 = VFMA(VSET1(NB_EXP_P4), r2, p23);
+    const VF q = VFMA(VFMA(p24, r2, p01), r2, r);
+    const VF s = VCAST_F(VSLLI(VCAST_I(k), 23));
+    return VFMA(q, s, s);
+}
+
+/* Lanes whose result is subnormal, zero or near overflow are redone by the
+ * general form; that branch is rare in practice and each lane's value depends
+ * on that lane alone, never on its neighbours or the vector width. NaN takes
+ * the fast form, which propagates it. */
 static inline VF v_exp(VF x) {
-    x = VMAX(VSET1(-104.0f), VMIN(VSET1(89.0f), x));
-    return v_exp2(x, VSET1(0.0f));
+    VF y = v_exp_fast(x);
+    const VM far = VCMP_GT(v_abs(x), VSET1(87.5f));
+    if (VMANY(far)) y = VSEL(far, y, v_exp_wide(x));
+    return y;
+}
+
+/* exp x for x <= 0 or NaN (softmax's x − max, sigmoid's −|x|): one compare. */
+static inline VF v_exp_neg(VF x) {
+    VF y = v_exp_fast(x);
+    const VM far = VCMP_LT(x, VSET1(-87.5f));
+    if (VMANY(far)) y = VSEL(far, y, v_exp_wide(x));
+    return y;
 }
 
 /* log x = e·ln2 + log(m), m = x·2^-e in [√½, √2); subnormal x are scaled by
@@ -133,45 +171,51 @@ static inline VF v_tanh(VF x) {
     return VOR(r, v_sign(x));
 }
 
-/* erfc(z) for z >= 0 (NaN passes): t·exp(−z² + g(t)). z² is split exactly
- * into hi + lo with an FMA so the exponent keeps its low bits at large z,
- * where an error of 1 ulp in z² would be ~1e-5 relative in the result. */
-static inline VF v_erfc_pos(VF z) {
-    const VM huge = VCMP_GT(z, VSET1(10.1f));
-    z = VMIN(VSET1(10.1f), z);
-    const VF t = VDIV(VSET1(1.0f), VFMA(VSET1(0.5f), z, VSET1(1.0f)));
-    VF g = VSET1(NB_ERFC_G9);
-    g = VFMA(g, t, VSET1(NB_ERFC_G8));
-    g = VFMA(g, t, VSET1(NB_ERFC_G7));
-    g = VFMA(g, t, VSET1(NB_ERFC_G6));
-    g = VFMA(g, t, VSET1(NB_ERFC_G5));
-    g = VFMA(g, t, VSET1(NB_ERFC_G4));
-    g = VFMA(g, t, VSET1(NB_ERFC_G3));
-    g = VFMA(g, t, VSET1(NB_ERFC_G2));
-    g = VFMA(g, t, VSET1(NB_ERFC_G1));
-    g = VFMA(g, t, VSET1(NB_ERFC_G0));
-    const VF hi = VMUL(z, z);
-    const VF lo = VFMS(z, z, hi); /* z·z − hi, exact */
-    const VF r = VMUL(t, v_exp2(VSUB(VSET1(0.0f), hi), VSUB(g, lo)));
-    return VSEL(huge, r, VSET1(0.0f));
-}
-
-/* erfc on the whole line: 2 − erfc(−w) for w < 0 has no cancellation (>= 1). */
-static inline VF v_erfc(VF w) {
-    const VF e = v_erfc_pos(v_abs(w));
-    return VSEL(VCMP_LT(w, VSET1(0.0f)), e, VSUB(VSET1(2.0f), e));
-}
-
 /* σ(x) from e = exp(−|x|) in (0, 1]: 1/(1+e) for x >= 0, e/(1+e) below, so
- * nothing overflows and σ(−100) keeps its tiny value instead of 0. */
+ * nothing overflows and σ(−100) keeps its tiny value instead of 0. −|x| is
+ * one OR of the sign bit; the numerator is chosen before the one division.
+ * At x = ±0 both numerators give ½, so VSEL_NEG's choice there is moot. */
 static inline VF v_sigmoid(VF x) {
-    const VF e = v_exp(VSUB(VSET1(0.0f), v_abs(x)));
-    const VF r = VDIV(VSET1(1.0f), VADD(VSET1(1.0f), e));
-    return VSEL(VCMP_GE(x, VSET1(0.0f)), VMUL(e, r), r);
+    const VF e = v_exp_neg(VOR(x, VSET1(-0.0f)));
+    return VDIV(VSEL_NEG(x, VSET1(1.0f), e), VADD(VSET1(1.0f), e));
 }
 
-#define GELU_SQRT1_2 0.70710678118654752440f
-#define GELU_INV_SQRT_2PI 0.39894228040143267794f
+/* c0 + c1·u + ... + c5·u⁵ by Horner: the two polynomials of a rational are
+ * independent chains, which already overlap (Estrin's extra u² cost more). */
+#define EW_HORNER5(u, C)                                                               \
+    VFMA(VFMA(VFMA(VFMA(VFMA(VSET1(C##5), u, VSET1(C##4)), u, VSET1(C##3)), u,           \
+                   VSET1(C##2)),                                                       \
+              u, VSET1(C##1)),                                                         \
+         u, VSET1(C##0))
+
+/* F(x) = ½ + x·P(x²)/(2·Q(x²)) for a function F with F − ½ odd (Φ, and
+ * GELU's derivative Φ + x·φ since x·φ(x) is odd), x clamped to ±t, beyond
+ * which F is within u/2 of its limit. The numerator Q + x·P is one FMA, the
+ * denominator 2Q exact. */
+#define EW_HALF_RATIONAL(x, t, PC, QC, out)                                            \
+    do {                                                                               \
+        const VF xc_ = VMAX(VSET1(-(t)), VMIN(VSET1(t), (x)));                         \
+        const VF u_ = VMUL(xc_, xc_);                                                  \
+        const VF p_ = EW_HORNER5(u_, PC), q_ = EW_HORNER5(u_, QC);                     \
+        (out) = VDIV(VFMA(xc_, p_, q_), VADD(q_, q_));                                 \
+    } while (0)
+
+/* GELU(x) = x·Φ(x) with Φ from the rational (no exp, no erfc); −0 below −t,
+ * where the true value lies within u·|x|/3 of it (so −inf gives −0, not NaN). */
+static inline VF v_gelu_erf(VF x) {
+    VF phi;
+    EW_HALF_RATIONAL(x, NB_GELU_T, NB_GELU_P, NB_GELU_Q, phi);
+    return VSEL(VCMP_LT(x, VSET1(-NB_GELU_T)), VMUL(x, phi), VSET1(-0.0f));
+}
+
+/* GELU'(x) = Φ(x) + x·φ(x) from its own rational (the caller skips x < −t,
+ * where it is below u in magnitude). */
+static inline VF v_gelu_erf_grad(VF x) {
+    VF d;
+    EW_HALF_RATIONAL(x, NB_GELU_D_T, NB_GELU_DP, NB_GELU_DQ, d);
+    return d;
+}
+
 #define GELU_SQRT_2_PI 0.79788456080286535588f
 #define GELU_CUBIC 0.044715f
 
@@ -211,9 +255,7 @@ void EW_FN(nb__ew_unary)(nb_unop op, int64_t n, const float *x, float *y, float 
         break;
     case NB_UN_GELU_ERF:
         EW_FOR(n, {
-            VF v = LD(x);
-            VF w = VMUL(VXOR(v, VSET1(-0.0f)), VSET1(GELU_SQRT1_2));
-            ST(y, VMUL(VMUL(VSET1(0.5f), v), v_erfc(w)));
+            ST(y, v_gelu_erf(LD(x)));
         });
         break;
     case NB_UN_GELU_TANH:
@@ -284,10 +326,9 @@ void EW_FN(nb__ew_unary_backward)(nb_unop op, int64_t n, const float *x, const f
         break;
     case NB_UN_GELU_ERF:
         EW_FOR(n, {
-            VF v = LD(x);
-            VF cdf = VMUL(VSET1(0.5f), v_erfc(VMUL(VXOR(v, VSET1(-0.0f)), VSET1(GELU_SQRT1_2))));
-            VF pdf = VMUL(VSET1(GELU_INV_SQRT_2PI), v_exp(VMUL(VMUL(VSET1(-0.5f), v), v)));
-            ST(dx, VADD(LD(dx), VMUL(LD(dy), VADD(cdf, VMUL(v, pdf)))));
+            VF v = LD(x), d = LD(dx);
+            VF g = VFMA(LD(dy), v_gelu_erf_grad(v), d);
+            ST(dx, VSEL(VCMP_LT(v, VSET1(-NB_GELU_D_T)), g, d));
         });
         break;
     case NB_UN_GELU_TANH:
@@ -364,13 +405,13 @@ float EW_FN(nb__ew_exp_sum)(const float *x, int64_t n, float m, float *y) {
     VF s = VSET1(0.0f);
     if (y)
         EW_FOR(n, {
-            VF e = v_exp(VSUB(LD(x), vm));
+            VF e = v_exp_neg(VSUB(LD(x), vm));
             ST(y, e);
             s = VADD(s, rem_ == W ? e : VSEL(VTAILMASK(rem_), VSET1(0.0f), e));
         });
     else
         EW_FOR(n, {
-            VF e = v_exp(VSUB(LD(x), vm));
+            VF e = v_exp_neg(VSUB(LD(x), vm));
             s = VADD(s, rem_ == W ? e : VSEL(VTAILMASK(rem_), VSET1(0.0f), e));
         });
     return VHSUM(s);

@@ -46,9 +46,14 @@ static void unary_scalar(nb_unop op, int64_t n, const float *x, float *y, float 
         for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : p0 * expm1f(x[i]);
         break;
     /* 1 + erf(z) == erfc(-z), which keeps its precision in the negative tail
-     * where 1 + erf(z) would cancel to zero long before the true value does. */
+     * where 1 + erf(z) would cancel to zero long before the true value does.
+     * Once erfc underflows (x < −14) the result is −0, also at x = −inf
+     * (where the product would be −inf·0 = NaN), as on the SIMD paths. */
     case NB_UN_GELU_ERF:
-        for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * erfcf(-x[i] * NB_SQRT1_2);
+        for (int64_t i = 0; i < n; i++) {
+            const float c = erfcf(-x[i] * NB_SQRT1_2);
+            y[i] = c == 0.0f ? -0.0f : 0.5f * x[i] * c;
+        }
         break;
     case NB_UN_GELU_TANH:
         for (int64_t i = 0; i < n; i++) {
@@ -112,13 +117,14 @@ static void unary_backward_scalar(nb_unop op, int64_t n, const float *x, const f
     case NB_UN_ELU:
         for (int64_t i = 0; i < n; i++) dx[i] += x[i] > 0.0f ? dy[i] : dy[i] * p0 * expf(x[i]);
         break;
-    /* d/dx x·Φ(x) = Φ(x) + x·φ(x) */
+    /* d/dx x·Φ(x) = Φ(x) + x·φ(x); 0 once φ underflows (x·φ would be
+     * −inf·0 = NaN at x = −inf) */
     case NB_UN_GELU_ERF:
         for (int64_t i = 0; i < n; i++) {
             float v = x[i];
             float cdf = 0.5f * erfcf(-v * NB_SQRT1_2);
             float pdf = NB_INV_SQRT_2PI * expf(-0.5f * v * v);
-            dx[i] += dy[i] * (cdf + v * pdf);
+            dx[i] += dy[i] * (cdf + (pdf == 0.0f ? 0.0f : v * pdf));
         }
         break;
     /* d/dx ½x(1 + tanh u) = ½(1 + t) + ½x(1 - t²)·u', u' = √(2/π)(1 + 3c·x²) */
