@@ -5,7 +5,8 @@
  * batch 4, sequence 64, random token ids and targets, AdamW lr 3e-4 (weight
  * decay 0.01). Median over the timed steps after the warm-up steps, the
  * forward/backward/optimizer split, and peak resident memory.
- * Usage: gpt2_step [threads] [timed steps (5)] [warm-up steps (2)] */
+ * Usage: gpt2_step [threads] [timed steps (5)] [warm-up steps (2)]
+ * With NABLA_PROFILE set, the timed steps' per-op table goes to stderr. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -74,7 +75,9 @@ int main(int argc, char **argv) {
     if (!st) return 1;
     double *fw = st + total, *bw = st + 2 * total, *up = st + 3 * total;
     float first = 0.0f;
+    const int profile = getenv("NABLA_PROFILE") != NULL;
     for (int i = 0; i < total; i++) {
+        if (profile && i == warm) nb_graph_profile(g, 1);
         double t0 = now();
         int rc = nb_graph_forward(g);
         double t1 = now();
@@ -103,6 +106,7 @@ int main(int argc, char **argv) {
            median(fw + warm, timed), median(bw + warm, timed), median(up + warm, timed),
            BATCH * SEQ / (median(st + warm, timed) / 1e3), (double)first, rss_mb(), rss_init,
            nb_ctx_memory(ctx) / 1048576.0);
+    if (profile) nb_graph_profile_report(g, stderr);
     free(st);
     nb_ctx_free(ctx);
     return 0;
