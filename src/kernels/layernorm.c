@@ -1,156 +1,108 @@
-/* kernels/layernorm.c — layer and RMS normalisation over rows: two-pass
- * statistics, the normalising map, and the fused backward. Rows run in
- * parallel; the gamma/beta gradients are column sums taken in row order, so
- * results do not depend on the thread count. */
+/* kernels/layernorm.c — layer and RMS normalisation over rows: the driver
+ * (CPU dispatch between the portable and AVX2 builds of layernorm_body.inc,
+ * rows split over threads, the gamma/beta gradients split by columns) and the
+ * portable build. Every row and every column sum is computed the same way
+ * whichever thread takes it, so results do not depend on the thread count. */
 #include <math.h>
+#include <omp.h>
 
 #include "kernels/kernels.h"
 #include "kernels/layernorm.h"
 
+#define LN_NAME(x) x##portable
+#include "kernels/layernorm_body.inc"
+
 /* Rows per thread worth a fork: about 32k element operations. */
 #define LN_MIN_WORK 32768.0
 
-/* Sums in 8 interleaved lanes combined in a fixed order: vectorisable without
- * reassociation flags, and closer to exact than one running float sum. */
-static float row_sum(const float *x, int64_t n) {
-    float acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++) acc[l] += x[i + l];
-    for (int l = 0; i < n; i++, l++) acc[l] += x[i];
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+typedef struct {
+    void (*fwd)(int64_t, int64_t, int64_t, const float *, const float *, const float *, float,
+                float *, float *, float *);
+    void (*bwd)(int64_t, int64_t, int64_t, const float *, const float *, const float *,
+                const float *, const float *, float *, int);
+    void (*cols)(int64_t, int64_t, int64_t, int64_t, const float *, const float *,
+                 const float *, const float *, float *, float *);
+} norm_fns;
+
+static norm_fns pick(void) {
+#if defined(__x86_64__)
+    if (nb__cpu_path() >= NB_CPU_AVX2)
+        return (norm_fns){nb__norm_fwd_rows_avx2, nb__norm_bwd_rows_avx2, nb__norm_param_cols_avx2};
+#endif
+    return (norm_fns){nb__norm_fwd_rows_portable, nb__norm_bwd_rows_portable,
+                      nb__norm_param_cols_portable};
 }
 
-/* Σ (x − c)² */
-static float row_sqdev(const float *x, float c, int64_t n) {
-    float acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++) {
-            const float t = x[i + l] - c;
-            acc[l] += t * t;
-        }
-    for (int l = 0; i < n; i++, l++) {
-        const float t = x[i] - c;
-        acc[l] += t * t;
-    }
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+/* [lo, hi) of part t of T of n items, an even contiguous split */
+static void part(int64_t n, int t, int T, int64_t *lo, int64_t *hi) {
+    *lo = n * t / T;
+    *hi = n * (t + 1) / T;
 }
 
-/* Σ g·(x − c)·dy·gamma (gamma NULL: 1) and Σ dy·gamma, the two sums of the
- * layer-norm backward, in one pass. */
-static void row_bwd_sums(const float *x, const float *dy, const float *gamma, float c, float r,
-                         int64_t n, float *s_g, float *s_gx) {
-    float a[8] = {0}, b[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++) {
-            const float g = gamma ? dy[i + l] * gamma[i + l] : dy[i + l];
-            a[l] += g;
-            b[l] += g * ((x[i + l] - c) * r);
-        }
-    for (int l = 0; i < n; i++, l++) {
-        const float g = gamma ? dy[i] * gamma[i] : dy[i];
-        a[l] += g;
-        b[l] += g * ((x[i] - c) * r);
+static void norm_forward(int64_t rows, int64_t d, const float *x, const float *gamma,
+                         const float *beta, float eps, float *y, float *mean, float *rstd) {
+    const norm_fns f = pick();
+    const int T = nb__threads_for((double)rows * (double)d * 4.0, LN_MIN_WORK);
+    if (T <= 1) {
+        f.fwd(0, rows, d, x, gamma, beta, eps, y, mean, rstd);
+        return;
     }
-    *s_g = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
-    *s_gx = ((b[0] + b[4]) + (b[1] + b[5])) + ((b[2] + b[6]) + (b[3] + b[7]));
+#pragma omp parallel num_threads(T)
+    {
+        int64_t lo, hi;
+        part(rows, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+        f.fwd(lo, hi, d, x, gamma, beta, eps, y, mean, rstd);
+    }
+}
+
+static void norm_backward(int64_t rows, int64_t d, const float *x, const float *dy,
+                          const float *mean, const float *rstd, const float *gamma, float *dx,
+                          int overwrite, float *dgamma, float *dbeta) {
+    const norm_fns f = pick();
+    const int T = nb__threads_for((double)rows * (double)d * 8.0, LN_MIN_WORK);
+    const int has_cols = dgamma || dbeta;
+    if (T <= 1) {
+        if (dx) f.bwd(0, rows, d, x, dy, mean, rstd, gamma, dx, overwrite);
+        if (has_cols) f.cols(rows, 0, d, d, x, dy, mean, rstd, dgamma, dbeta);
+        return;
+    }
+#pragma omp parallel num_threads(T)
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int64_t lo, hi;
+        if (dx) {
+            part(rows, t, nt, &lo, &hi);
+            f.bwd(lo, hi, d, x, dy, mean, rstd, gamma, dx, overwrite);
+        }
+        if (has_cols) {
+            /* column blocks of whole 16-float lines, so threads share no line */
+            const int64_t lines = (d + 15) / 16;
+            part(lines, t, nt, &lo, &hi);
+            lo *= 16;
+            hi = hi * 16 < d ? hi * 16 : d;
+            if (lo < hi) f.cols(rows, lo, hi, d, x, dy, mean, rstd, dgamma, dbeta);
+        }
+    }
 }
 
 void nb_k_layer_norm_forward(int64_t rows, int64_t d, const float *x, const float *gamma,
                              const float *beta, float eps, float *y, float *mean, float *rstd) {
-    const int T = nb__threads_for((double)rows * (double)d * 4.0, LN_MIN_WORK);
-#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * d;
-        float *yr = y + r * d;
-        const float m = row_sum(xr, d) / (float)d;
-        const float var = row_sqdev(xr, m, d) / (float)d;
-        const float s = (float)(1.0 / sqrt((double)var + (double)eps));
-        mean[r] = m;
-        rstd[r] = s;
-        if (gamma && beta)
-            for (int64_t j = 0; j < d; j++) yr[j] = (xr[j] - m) * s * gamma[j] + beta[j];
-        else if (gamma)
-            for (int64_t j = 0; j < d; j++) yr[j] = (xr[j] - m) * s * gamma[j];
-        else if (beta)
-            for (int64_t j = 0; j < d; j++) yr[j] = (xr[j] - m) * s + beta[j];
-        else
-            for (int64_t j = 0; j < d; j++) yr[j] = (xr[j] - m) * s;
-    }
+    norm_forward(rows, d, x, gamma, beta, eps, y, mean, rstd);
 }
 
 void nb_k_layer_norm_backward(int64_t rows, int64_t d, const float *x, const float *dy,
                               const float *mean, const float *rstd, const float *gamma,
-                              float *dx, float *dgamma, float *dbeta) {
-    if (dx) {
-        const int T = nb__threads_for((double)rows * (double)d * 6.0, LN_MIN_WORK);
-#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
-        for (int64_t r = 0; r < rows; r++) {
-            const float *xr = x + r * d, *gr = dy + r * d;
-            float *dxr = dx + r * d;
-            const float m = mean[r], s = rstd[r];
-            float s_g, s_gx;
-            row_bwd_sums(xr, gr, gamma, m, s, d, &s_g, &s_gx);
-            const float mg = s_g / (float)d, mgx = s_gx / (float)d;
-            if (gamma)
-                for (int64_t j = 0; j < d; j++)
-                    dxr[j] += s * (gr[j] * gamma[j] - mg - (xr[j] - m) * s * mgx);
-            else
-                for (int64_t j = 0; j < d; j++) dxr[j] += s * (gr[j] - mg - (xr[j] - m) * s * mgx);
-        }
-    }
-    /* Column sums in row order: vectorised over d, deterministic. */
-    for (int64_t r = 0; r < rows && (dgamma || dbeta); r++) {
-        const float *xr = x + r * d, *gr = dy + r * d;
-        const float m = mean[r], s = rstd[r];
-        if (dgamma)
-            for (int64_t j = 0; j < d; j++) dgamma[j] += gr[j] * ((xr[j] - m) * s);
-        if (dbeta)
-            for (int64_t j = 0; j < d; j++) dbeta[j] += gr[j];
-    }
+                              float *dx, int overwrite, float *dgamma, float *dbeta) {
+    norm_backward(rows, d, x, dy, mean, rstd, gamma, dx, overwrite, dgamma, dbeta);
 }
 
 void nb_k_rms_norm_forward(int64_t rows, int64_t d, const float *x, const float *gamma,
                            float eps, float *y, float *rstd) {
-    const int T = nb__threads_for((double)rows * (double)d * 3.0, LN_MIN_WORK);
-#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * d;
-        float *yr = y + r * d;
-        const float ms = row_sqdev(xr, 0.0f, d) / (float)d;
-        const float s = (float)(1.0 / sqrt((double)ms + (double)eps));
-        rstd[r] = s;
-        if (gamma)
-            for (int64_t j = 0; j < d; j++) yr[j] = xr[j] * s * gamma[j];
-        else
-            for (int64_t j = 0; j < d; j++) yr[j] = xr[j] * s;
-    }
+    norm_forward(rows, d, x, gamma, NULL, eps, y, NULL, rstd);
 }
 
 void nb_k_rms_norm_backward(int64_t rows, int64_t d, const float *x, const float *dy,
-                            const float *rstd, const float *gamma, float *dx, float *dgamma) {
-    if (dx) {
-        const int T = nb__threads_for((double)rows * (double)d * 5.0, LN_MIN_WORK);
-#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
-        for (int64_t r = 0; r < rows; r++) {
-            const float *xr = x + r * d, *gr = dy + r * d;
-            float *dxr = dx + r * d;
-            const float s = rstd[r];
-            float s_g, s_gx;
-            row_bwd_sums(xr, gr, gamma, 0.0f, s, d, &s_g, &s_gx);
-            const float mgx = s_gx / (float)d;
-            if (gamma)
-                for (int64_t j = 0; j < d; j++) dxr[j] += s * (gr[j] * gamma[j] - xr[j] * s * mgx);
-            else
-                for (int64_t j = 0; j < d; j++) dxr[j] += s * (gr[j] - xr[j] * s * mgx);
-        }
-    }
-    if (dgamma)
-        for (int64_t r = 0; r < rows; r++) {
-            const float *xr = x + r * d, *gr = dy + r * d;
-            const float s = rstd[r];
-            for (int64_t j = 0; j < d; j++) dgamma[j] += gr[j] * (xr[j] * s);
-        }
+                            const float *rstd, const float *gamma, float *dx, int overwrite,
+                            float *dgamma) {
+    norm_backward(rows, d, x, dy, NULL, rstd, gamma, dx, overwrite, dgamma, NULL);
 }

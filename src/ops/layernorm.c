@@ -33,7 +33,8 @@ static void layer_norm_backward(nb_tensor *out) {
     const int64_t rows = ln_rows(x), d = x->shape[x->ndim - 1];
     const float *mean = out->saved, *rstd = mean + rows;
     nb_k_layer_norm_backward(rows, d, x->data, out->grad, mean, rstd, opt_data(out, out->iarg[0]),
-                             x->grad, opt_grad(out, out->iarg[0]), opt_grad(out, out->iarg[1]));
+                             x->grad, nb__grad_overwrite(out, 0), opt_grad(out, out->iarg[0]),
+                             opt_grad(out, out->iarg[1]));
 }
 
 static int rms_norm_forward(nb_tensor *out) {
@@ -46,11 +47,12 @@ static int rms_norm_forward(nb_tensor *out) {
 static void rms_norm_backward(nb_tensor *out) {
     const nb_tensor *x = out->src[0];
     nb_k_rms_norm_backward(ln_rows(x), x->shape[x->ndim - 1], x->data, out->grad, out->saved,
-                           opt_data(out, out->iarg[0]), x->grad, opt_grad(out, out->iarg[0]));
+                           opt_data(out, out->iarg[0]), x->grad, nb__grad_overwrite(out, 0),
+                           opt_grad(out, out->iarg[0]));
 }
 
-static const nb_op_def op_layer_norm = {"layer_norm", layer_norm_forward, layer_norm_backward, 0};
-static const nb_op_def op_rms_norm = {"rms_norm", rms_norm_forward, rms_norm_backward, 0};
+static const nb_op_def op_layer_norm = {"layer_norm", layer_norm_forward, layer_norm_backward, 1u};
+static const nb_op_def op_rms_norm = {"rms_norm", rms_norm_forward, rms_norm_backward, 1u};
 
 /* gamma/beta must be [D] where D is x's last dimension. */
 static int check_affine(nb_ctx *ctx, const char *opname, const char *what, const nb_tensor *p,
