@@ -1,7 +1,8 @@
 /* nb_sgemm against a naive double-accumulating reference: all four transpose
  * combinations, odd sizes, alpha/beta (beta = 0 over NaN), padded leading
  * dimensions, unaligned pointers, every dispatch path, 1 and 2 threads,
- * bitwise determinism, and the error codes for invalid arguments. */
+ * bitwise determinism, the error codes for invalid arguments, and the A
+ * packers against their documented layout. */
 #include <float.h>
 
 #include "test_util.h"
@@ -122,6 +123,9 @@ static const gemm_case big_cases[] = {
     {0, 0, 1000, 1000, 3, 1.0f, 0.0f, 0, 0},   {1, 0, 3, 1000, 1000, 1.0f, 1.0f, 0, 1},
     {0, 1, 1000, 1, 255, -0.5f, 0.0f, 0, 0},   {0, 0, 1000, 255, 1, 1.0f, -0.5f, 4, 1},
     {0, 0, 65, 4200, 17, 1.0f, 1.0f, 0, 0},    {1, 1, 31, 4200, 7, -0.5f, 0.0f, 1, 1},
+    /* Remainder tiles of at most 4 rows (the AVX2 kernel's shorter loop) under
+     * packed A (10 = 6 + 4) and in-place A with sliver-wise packed B (64). */
+    {1, 0, 10, 130, 70, 1.0f, 0.0f, 0, 1},     {0, 1, 64, 40, 90, 2.0f, 1.0f, 3, 0},
     /* One tile of C and a long K: enough flops for two threads, work for one. */
     {1, 0, 1, 3, 400000, 1.0f, 0.0f, 0, 1},
 };
@@ -215,6 +219,73 @@ static void test_invalid_args(void **state) {
     assert_int_equal(nb_sgemm(0, 0, 2, 3, 4, 1.0f, a, 4, b, 3, 0.0f, NULL, 3), NB_ERR_NULL);
 }
 
+/* The A packers against the layout kernels.h defines: element (i, p) of op(A)
+ * at dst[s*mr*kc + p*mr + (i - s*mr)] for sliver s, zeros past mc, nothing
+ * written past the last sliver; both transpose flags, even and odd tile heights
+ * (mr = 12 is the AVX-512 arch's, which packs A with the AVX2 packer), k tails
+ * and partial slivers. */
+#define CANARY 12345.0f
+static void check_pack_a(nb__sgemm_pack_a pack, const char *name) {
+    enum { LD = 101, ROWS = 90 };
+    float *a = malloc(LD * ROWS * sizeof *a);
+    assert_non_null(a);
+    uint64_t seed = 31;
+    for (int t = 0; t < LD * ROWS; t++) a[t] = nbt_uniform(&seed, -1.0f, 1.0f);
+    static const int mrs[] = {1, 4, 5, 6, 12};
+    static const int kcs[] = {1, 7, 8, 9, 17, 33};
+    static const int mcs[] = {1, 3, 5, 6, 7, 13, 24, 25};
+    for (size_t im = 0; im < sizeof mrs / sizeof *mrs; im++)
+        for (int trans = 0; trans < 2; trans++)
+            for (size_t ik = 0; ik < sizeof kcs / sizeof *kcs; ik++)
+                for (size_t ic = 0; ic < sizeof mcs / sizeof *mcs; ic++) {
+                    const int mr = mrs[im], kc = kcs[ik], mc = mcs[ic];
+                    const size_t i0 = 5, p0 = 3;
+                    const int ns = (mc + mr - 1) / mr;
+                    const size_t len = (size_t)ns * (size_t)mr * (size_t)kc;
+                    float *d = malloc((len + 8) * sizeof *d);
+                    assert_non_null(d);
+                    for (size_t t = 0; t < len + 8; t++) d[t] = CANARY;
+                    pack(d, a, LD, trans, i0, mc, p0, kc, mr);
+                    for (int s = 0; s < ns; s++)
+                        for (int p = 0; p < kc; p++)
+                            for (int r = 0; r < mr; r++) {
+                                const size_t i = (size_t)(s * mr + r);
+                                const float want =
+                                    (int)i >= mc ? 0.0f
+                                    : trans      ? a[(p0 + (size_t)p) * LD + i0 + i]
+                                                 : a[(i0 + i) * LD + p0 + (size_t)p];
+                                const float got =
+                                    d[(size_t)s * mr * kc + (size_t)p * mr + (size_t)r];
+                                if (memcmp(&got, &want, sizeof got))
+                                    fail_msg("%s mr=%d trans=%d kc=%d mc=%d: sliver %d (p %d, "
+                                             "row %d) = %g, want %g",
+                                             name, mr, trans, kc, mc, s, p, r, (double)got,
+                                             (double)want);
+                            }
+                    for (size_t t = len; t < len + 8; t++)
+                        if (d[t] != CANARY)
+                            fail_msg("%s mr=%d trans=%d kc=%d mc=%d: wrote past the slivers",
+                                     name, mr, trans, kc, mc);
+                    free(d);
+                }
+    free(a);
+}
+
+static void test_pack_a(void **state) {
+    (void)state;
+    check_pack_a(nb__sgemm_pack_a_portable, "portable");
+    assert_true(nb__sgemm_portable.pack_a == nb__sgemm_pack_a_portable);
+#if defined(__x86_64__)
+    assert_true(nb__sgemm_avx2.pack_a == nb__sgemm_pack_a_avx2);
+    assert_true(nb__sgemm_avx512.pack_a == nb__sgemm_pack_a_avx2);
+    if (!nb__cpu_supports(NB_CPU_AVX2)) {
+        print_message("[  SKIP    ] this CPU lacks AVX2: the AVX2 packer is not run\n");
+        return;
+    }
+    check_pack_a(nb__sgemm_pack_a_avx2, "avx2");
+#endif
+}
+
 /* Forcing a path the CPU lacks fails and leaves the current path alone. */
 static void test_cpu_path_override(void **state) {
     (void)state;
@@ -236,6 +307,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_path_avx2),
         cmocka_unit_test(test_path_avx512),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_pack_a),
         cmocka_unit_test(test_degenerate),
         cmocka_unit_test(test_invalid_args),
         cmocka_unit_test(test_cpu_path_override),

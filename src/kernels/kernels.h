@@ -50,23 +50,35 @@ typedef void (*nb__sgemm_ukernel)(size_t k, float alpha, const float *a,
 typedef void (*nb__sgemm_pack_b)(float *dst, const float *b, size_t ldb, int trans,
                                  size_t p0, int kc, size_t j0, int nc, int nr);
 
+/* Packs op(A)[i0:i0+mc, p0:p0+kc] into ceil(mc/mr) kc x mr slivers, the last
+ * zero-padded: element (i, p) of sliver s at dst[s*mr*kc + p*mr + i].
+ * op(A)(i,p) = trans ? a[p*lda + i] : a[i*lda + p]. */
+typedef void (*nb__sgemm_pack_a)(float *dst, const float *a, size_t lda, int trans,
+                                 size_t i0, int mc, size_t p0, int kc, int mr);
+
 /* A micro-kernel and the cache blocking chosen for it. */
 typedef struct nb__sgemm_arch {
     int mr, nr;       /* register tile */
     int kc, mc, nc;   /* cache blocks: KC×NR B sliver in L1, MC×KC A block in L2,
                          KC×NC B panel in L3; mc % mr == 0, nc % nr == 0 */
     nb__sgemm_ukernel kernel;
+    nb__sgemm_pack_a pack_a;
     nb__sgemm_pack_b pack_b;
     const char *name;
 } nb__sgemm_arch;
 
 extern const nb__sgemm_arch nb__sgemm_portable;
+void nb__sgemm_pack_a_portable(float *dst, const float *a, size_t lda, int trans, size_t i0,
+                               int mc, size_t p0, int kc, int mr);
 void nb__sgemm_pack_b_portable(float *dst, const float *b, size_t ldb, int trans, size_t p0,
                                int kc, size_t j0, int nc, int nr);
 #if defined(__x86_64__)
 extern const nb__sgemm_arch nb__sgemm_avx2;
 extern const nb__sgemm_arch nb__sgemm_avx512;
-/* AVX2 packing for nr a multiple of 8 (sgemm_avx2.c). */
+/* AVX2 packing (sgemm_avx2.c): A for any mr (vectorised for even mr), B for
+ * nr a multiple of 8. */
+void nb__sgemm_pack_a_avx2(float *dst, const float *a, size_t lda, int trans, size_t i0,
+                           int mc, size_t p0, int kc, int mr);
 void nb__sgemm_pack_b_avx2(float *dst, const float *b, size_t ldb, int trans, size_t p0,
                            int kc, size_t j0, int nc, int nr);
 #endif

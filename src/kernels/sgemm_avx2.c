@@ -1,6 +1,7 @@
-/* SGEMM micro-kernel for AVX2 + FMA: a 6x16 tile of C held in 12 ymm
- * accumulators (+2 for B, +1 for the A broadcast = 15 of 16 registers).
- * Compiled with -mavx2 -mfma; only called when cpu.c says the CPU has them. */
+/* SGEMM for AVX2 + FMA: the 6x16 micro-kernel (a tile of C in 12 ymm
+ * accumulators, +2 for B, +1 for the A broadcast = 15 of 16 registers) and
+ * the vectorised packing of A and B. Compiled with -mavx2 -mfma; only called
+ * when cpu.c says the CPU has them. */
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
@@ -12,11 +13,20 @@
 
 /* Why 6x16: each k step loads 2 B vectors and 6 broadcasts for 12 FMAs; two FMA
  * ports then stay busy (12 FMAs ≥ 2 ports × 4-5 cycles latency), and loads stay
- * under two per cycle. `packed` is a compile-time constant at both call sites so
- * the packed case gets constant strides and fixed addressing. */
+ * under two per cycle. `packed` and `rows` are compile-time constants at every
+ * call site: the packed case gets fixed addressing, and a tile of at most 4 rows
+ * runs 8 FMAs per k step instead of 12 (still 8 chains, enough to fill both
+ * ports), so the remainder tile of m = 64 or 10 costs 2/3 of a full one. */
+#define FMA_ROW(i, x)                                                          \
+    do {                                                                       \
+        c##i##0 = _mm256_fmadd_ps(x, b0, c##i##0);                             \
+        c##i##1 = _mm256_fmadd_ps(x, b1, c##i##1);                             \
+    } while (0)
+
 static inline __attribute__((always_inline)) void
-tile_6x16(size_t k, const float *a, ptrdiff_t rs_a, ptrdiff_t cs_a,
-          const float *b, ptrdiff_t rs_b, int mr, int packed, __m256 acc[2 * MR]) {
+tile_6x16(size_t k, float alpha, const float *a, ptrdiff_t rs_a, ptrdiff_t cs_a,
+          const float *b, ptrdiff_t rs_b, float beta, float *c, ptrdiff_t ldc, int mr,
+          int nr, int packed, int rows) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -28,80 +38,90 @@ tile_6x16(size_t k, const float *a, ptrdiff_t rs_a, ptrdiff_t cs_a,
         for (size_t p = 0; p < k; p++) {
             const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
             __m256 x;
-            x = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
-            x = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
-            x = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
-            x = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
-            x = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
-            x = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
+            x = _mm256_broadcast_ss(a + 0); FMA_ROW(0, x);
+            x = _mm256_broadcast_ss(a + 1); FMA_ROW(1, x);
+            x = _mm256_broadcast_ss(a + 2); FMA_ROW(2, x);
+            x = _mm256_broadcast_ss(a + 3); FMA_ROW(3, x);
+            x = _mm256_broadcast_ss(a + 4); FMA_ROW(4, x);
+            x = _mm256_broadcast_ss(a + 5); FMA_ROW(5, x);
             a += MR;
             b += NR;
         }
     } else {
         /* Rows past mr alias the last valid row: never out of bounds, and their
-         * results are simply not written back. */
+         * results are simply not written back. One offset steps all rows. */
         const float *a0 = a;
         const float *a1 = a + (mr > 1 ? 1 : 0) * rs_a;
         const float *a2 = a + (mr > 2 ? 2 : mr - 1) * rs_a;
         const float *a3 = a + (mr > 3 ? 3 : mr - 1) * rs_a;
         const float *a4 = a + (mr > 4 ? 4 : mr - 1) * rs_a;
         const float *a5 = a + (mr > 5 ? 5 : mr - 1) * rs_a;
+        ptrdiff_t o = 0;
 #pragma GCC unroll 2
         for (size_t p = 0; p < k; p++) {
             const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
             __m256 x;
-            x = _mm256_broadcast_ss(a0); c00 = _mm256_fmadd_ps(x, b0, c00); c01 = _mm256_fmadd_ps(x, b1, c01);
-            x = _mm256_broadcast_ss(a1); c10 = _mm256_fmadd_ps(x, b0, c10); c11 = _mm256_fmadd_ps(x, b1, c11);
-            x = _mm256_broadcast_ss(a2); c20 = _mm256_fmadd_ps(x, b0, c20); c21 = _mm256_fmadd_ps(x, b1, c21);
-            x = _mm256_broadcast_ss(a3); c30 = _mm256_fmadd_ps(x, b0, c30); c31 = _mm256_fmadd_ps(x, b1, c31);
-            x = _mm256_broadcast_ss(a4); c40 = _mm256_fmadd_ps(x, b0, c40); c41 = _mm256_fmadd_ps(x, b1, c41);
-            x = _mm256_broadcast_ss(a5); c50 = _mm256_fmadd_ps(x, b0, c50); c51 = _mm256_fmadd_ps(x, b1, c51);
-            a0 += cs_a; a1 += cs_a; a2 += cs_a; a3 += cs_a; a4 += cs_a; a5 += cs_a;
+            x = _mm256_broadcast_ss(a0 + o); FMA_ROW(0, x);
+            x = _mm256_broadcast_ss(a1 + o); FMA_ROW(1, x);
+            x = _mm256_broadcast_ss(a2 + o); FMA_ROW(2, x);
+            x = _mm256_broadcast_ss(a3 + o); FMA_ROW(3, x);
+            if (rows > 4) {
+                x = _mm256_broadcast_ss(a4 + o); FMA_ROW(4, x);
+                x = _mm256_broadcast_ss(a5 + o); FMA_ROW(5, x);
+            }
+            o += cs_a;
             b += rs_b;
         }
     }
-    acc[0] = c00; acc[1] = c01; acc[2] = c10; acc[3] = c11;
-    acc[4] = c20; acc[5] = c21; acc[6] = c30; acc[7] = c31;
-    acc[8] = c40; acc[9] = c41; acc[10] = c50; acc[11] = c51;
-}
 
-static void kernel_6x16(size_t k, float alpha, const float *a, ptrdiff_t rs_a,
-                        ptrdiff_t cs_a, const float *b, ptrdiff_t rs_b, float beta,
-                        float *c, ptrdiff_t ldc, int mr, int nr) {
-    __m256 acc[2 * MR];
-    for (int i = 0; i < mr; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
-    /* The fixed-stride loop reads all MR rows of A: only safe for a full
-     * tile (a caller's unpacked Aᵀ can have these strides with m < MR). */
-    if (rs_a == 1 && cs_a == MR && rs_b == NR && mr == MR)
-        tile_6x16(k, a, 1, MR, b, NR, mr, 1, acc);
-    else
-        tile_6x16(k, a, rs_a, cs_a, b, rs_b, mr, 0, acc);
-
-    const __m256 va = _mm256_set1_ps(alpha);
-    if (nr == NR) {
-        const __m256 vb = _mm256_set1_ps(beta);
-        for (int i = 0; i < mr; i++) {
-            float *ci = c + i * ldc;
-            __m256 x0 = _mm256_mul_ps(va, acc[2 * i]), x1 = _mm256_mul_ps(va, acc[2 * i + 1]);
-            if (beta == 1.0f) {
-                x0 = _mm256_add_ps(x0, _mm256_loadu_ps(ci));
-                x1 = _mm256_add_ps(x1, _mm256_loadu_ps(ci + 8));
-            } else if (beta != 0.0f) {
-                x0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci), x0);
-                x1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci + 8), x1);
-            }
-            _mm256_storeu_ps(ci, x0);
-            _mm256_storeu_ps(ci + 8, x1);
+    /* alpha = 1 skips the multiply (x·1 is exact, so no bit changes). */
+    if (alpha != 1.0f) {
+        const __m256 va = _mm256_set1_ps(alpha);
+        c00 = _mm256_mul_ps(va, c00); c01 = _mm256_mul_ps(va, c01);
+        c10 = _mm256_mul_ps(va, c10); c11 = _mm256_mul_ps(va, c11);
+        c20 = _mm256_mul_ps(va, c20); c21 = _mm256_mul_ps(va, c21);
+        c30 = _mm256_mul_ps(va, c30); c31 = _mm256_mul_ps(va, c31);
+        if (rows > 4) {
+            c40 = _mm256_mul_ps(va, c40); c41 = _mm256_mul_ps(va, c41);
+            c50 = _mm256_mul_ps(va, c50); c51 = _mm256_mul_ps(va, c51);
         }
+    }
+    if (nr == NR) {
+        /* Named accumulators stay in registers: rows are written one by one
+         * (beta == 0 never reads C). */
+        const __m256 vb = _mm256_set1_ps(beta);
+#define STORE_ROW(i)                                                            \
+    do {                                                                        \
+        float *ci = c + (i) * ldc;                                              \
+        __m256 x0 = c##i##0, x1 = c##i##1;                                      \
+        if (beta == 1.0f) {                                                     \
+            x0 = _mm256_add_ps(x0, _mm256_loadu_ps(ci));                        \
+            x1 = _mm256_add_ps(x1, _mm256_loadu_ps(ci + 8));                    \
+        } else if (beta != 0.0f) {                                              \
+            x0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci), x0);                  \
+            x1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci + 8), x1);              \
+        }                                                                       \
+        _mm256_storeu_ps(ci, x0);                                               \
+        _mm256_storeu_ps(ci + 8, x1);                                           \
+    } while (0)
+        STORE_ROW(0);
+        if (mr > 1) STORE_ROW(1);
+        if (mr > 2) STORE_ROW(2);
+        if (mr > 3) STORE_ROW(3);
+        if (rows > 4 && mr > 4) STORE_ROW(4);
+        if (rows > 4 && mr > 5) STORE_ROW(5);
+#undef STORE_ROW
         return;
     }
-    /* Partial width: stage alpha*acc and write the valid columns back with the
-     * same arithmetic (alpha*acc, then + beta*c) as the full-width path above. */
+    /* Partial width: stage the scaled tile and write the valid columns back
+     * with the same arithmetic as the full-width path above. */
     float t[MR * NR];
-    for (int i = 0; i < MR; i++) {
-        _mm256_storeu_ps(t + i * NR, _mm256_mul_ps(va, acc[2 * i]));
-        _mm256_storeu_ps(t + i * NR + 8, _mm256_mul_ps(va, acc[2 * i + 1]));
-    }
+    _mm256_storeu_ps(t + 0 * NR, c00); _mm256_storeu_ps(t + 0 * NR + 8, c01);
+    _mm256_storeu_ps(t + 1 * NR, c10); _mm256_storeu_ps(t + 1 * NR + 8, c11);
+    _mm256_storeu_ps(t + 2 * NR, c20); _mm256_storeu_ps(t + 2 * NR + 8, c21);
+    _mm256_storeu_ps(t + 3 * NR, c30); _mm256_storeu_ps(t + 3 * NR + 8, c31);
+    _mm256_storeu_ps(t + 4 * NR, c40); _mm256_storeu_ps(t + 4 * NR + 8, c41);
+    _mm256_storeu_ps(t + 5 * NR, c50); _mm256_storeu_ps(t + 5 * NR + 8, c51);
     for (int i = 0; i < mr; i++) {
         float *ci = c + i * ldc;
         const float *ti = t + i * NR;
@@ -112,6 +132,21 @@ static void kernel_6x16(size_t k, float alpha, const float *a, ptrdiff_t rs_a,
         else
             for (int j = 0; j < nr; j++) ci[j] = fmaf(beta, ci[j], ti[j]);
     }
+}
+#undef FMA_ROW
+
+static void kernel_6x16(size_t k, float alpha, const float *a, ptrdiff_t rs_a,
+                        ptrdiff_t cs_a, const float *b, ptrdiff_t rs_b, float beta,
+                        float *c, ptrdiff_t ldc, int mr, int nr) {
+    for (int i = 0; i < mr; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+    /* The fixed-stride loop reads all MR rows of A: only safe for a full
+     * tile (a caller's unpacked Aᵀ can have these strides with m < MR). */
+    if (mr <= 4)
+        tile_6x16(k, alpha, a, rs_a, cs_a, b, rs_b, beta, c, ldc, mr, nr, 0, 4);
+    else if (rs_a == 1 && cs_a == MR && rs_b == NR && mr == MR)
+        tile_6x16(k, alpha, a, 1, MR, b, NR, beta, c, ldc, MR, nr, 1, MR);
+    else
+        tile_6x16(k, alpha, a, rs_a, cs_a, b, rs_b, beta, c, ldc, mr, nr, 0, MR);
 }
 
 
@@ -188,13 +223,133 @@ void nb__sgemm_pack_b_avx2(float *dst, const float *b, size_t ldb, int trans, si
     }
 }
 
+/* ---- packing op(A) into kc x mr slivers ------------------------------------
+ * The scalar loop cost up to an eighth of a batch-64 product: the untransposed
+ * case writes each float to a different k row. Here rows are transposed 4 and
+ * 2 at a time, 8 k per step, with 128/64-bit stores (any even mr; the rest and
+ * the k tail are scalar). */
+static inline __attribute__((always_inline)) void
+pack_a_rows4(float *d, const float *s, size_t lda, int mr) {
+    const __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + lda);
+    const __m256 r2 = _mm256_loadu_ps(s + 2 * lda), r3 = _mm256_loadu_ps(s + 3 * lda);
+    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    /* u_q holds k = q in its low lane and k = q + 4 in its high lane */
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    _mm_storeu_ps(d + 0 * mr, _mm256_castps256_ps128(u0));
+    _mm_storeu_ps(d + 1 * mr, _mm256_castps256_ps128(u1));
+    _mm_storeu_ps(d + 2 * mr, _mm256_castps256_ps128(u2));
+    _mm_storeu_ps(d + 3 * mr, _mm256_castps256_ps128(u3));
+    _mm_storeu_ps(d + 4 * mr, _mm256_extractf128_ps(u0, 1));
+    _mm_storeu_ps(d + 5 * mr, _mm256_extractf128_ps(u1, 1));
+    _mm_storeu_ps(d + 6 * mr, _mm256_extractf128_ps(u2, 1));
+    _mm_storeu_ps(d + 7 * mr, _mm256_extractf128_ps(u3, 1));
+}
+
+static inline __attribute__((always_inline)) void
+pack_a_rows2(float *d, const float *s, size_t lda, int mr) {
+    const __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + lda);
+    /* pairs for k = 0,1 | 4,5 and k = 2,3 | 6,7 */
+    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    const __m128 l0 = _mm256_castps256_ps128(t0), h0 = _mm256_extractf128_ps(t0, 1);
+    const __m128 l1 = _mm256_castps256_ps128(t1), h1 = _mm256_extractf128_ps(t1, 1);
+    _mm_storel_pi((__m64 *)(d + 0 * mr), l0);
+    _mm_storeh_pi((__m64 *)(d + 1 * mr), l0);
+    _mm_storel_pi((__m64 *)(d + 2 * mr), l1);
+    _mm_storeh_pi((__m64 *)(d + 3 * mr), l1);
+    _mm_storel_pi((__m64 *)(d + 4 * mr), h0);
+    _mm_storeh_pi((__m64 *)(d + 5 * mr), h0);
+    _mm_storel_pi((__m64 *)(d + 6 * mr), h1);
+    _mm_storeh_pi((__m64 *)(d + 7 * mr), h1);
+}
+
+/* n contiguous floats (a row of a transposed A sliver). */
+static inline __attribute__((always_inline)) void copy_floats(float *d, const float *s, int n) {
+    int j = 0;
+    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(d + j, _mm256_loadu_ps(s + j));
+    if (j + 4 <= n) {
+        _mm_storeu_ps(d + j, _mm_loadu_ps(s + j));
+        j += 4;
+    }
+    if (j + 2 <= n) {
+        _mm_storel_pi((__m64 *)(d + j), _mm_loadl_pi(_mm_setzero_ps(), (const __m64 *)(s + j)));
+        j += 2;
+    }
+    if (j < n) d[j] = s[j];
+}
+
+static inline __attribute__((always_inline)) void
+pack_a_body(float *dst, const float *a, size_t lda, int trans, size_t i0, int mc, size_t p0,
+            int kc, int mr) {
+    const int full = mc / mr, tail = mc % mr;
+    const size_t sliver = (size_t)mr * kc;
+    if (trans) {
+        /* Row p of the stored A holds k = p for all mc rows of op(A). Eight
+         * rows at a time, sliver by sliver: each sliver then gets 8 mr floats
+         * in a row (whole cache lines) while the 8 source rows stay in L1.
+         * Row by row instead, the slivers' writes (kc*mr*4 bytes apart, often
+         * a multiple of 4 KiB) fight over one L1 set and were 3x slower. */
+        for (int p = 0; p < kc; p += 8) {
+            const int np = kc - p < 8 ? kc - p : 8;
+            const float *sp = a + (p0 + p) * lda + i0;
+            float *d = dst + (size_t)p * mr;
+            for (int s = 0; s < full; s++, sp += mr, d += sliver)
+                for (int q = 0; q < np; q++) copy_floats(d + q * mr, sp + q * lda, mr);
+            if (tail)
+                for (int q = 0; q < np; q++) {
+                    int i = 0;
+                    for (; i < tail; i++) d[q * mr + i] = sp[q * lda + i];
+                    for (; i < mr; i++) d[q * mr + i] = 0.0f;
+                }
+        }
+        return;
+    }
+    for (int s = 0; s < full; s++) {
+        const float *src = a + (i0 + (size_t)s * mr) * lda + p0;
+        float *d = dst + s * sliver;
+        int p = 0;
+        if (mr % 2 == 0)
+            for (; p + 8 <= kc; p += 8) {
+                int g = 0;
+                for (; g + 4 <= mr; g += 4)
+                    pack_a_rows4(d + (size_t)p * mr + g, src + g * lda + p, lda, mr);
+                if (g < mr) pack_a_rows2(d + (size_t)p * mr + g, src + g * lda + p, lda, mr);
+            }
+        for (; p < kc; p++)
+            for (int i = 0; i < mr; i++) d[(size_t)p * mr + i] = src[i * lda + p];
+    }
+    if (tail) {
+        const float *src = a + (i0 + (size_t)full * mr) * lda + p0;
+        float *d = dst + full * sliver;
+        for (int p = 0; p < kc; p++) {
+            int i = 0;
+            for (; i < tail; i++) d[(size_t)p * mr + i] = src[i * lda + p];
+            for (; i < mr; i++) d[(size_t)p * mr + i] = 0.0f;
+        }
+    }
+}
+
+/* Specialised for the two tile heights in use, so the row groups and copies
+ * unroll; any other mr still works. */
+void nb__sgemm_pack_a_avx2(float *dst, const float *a, size_t lda, int trans, size_t i0,
+                           int mc, size_t p0, int kc, int mr) {
+    if (mr == 6)
+        pack_a_body(dst, a, lda, trans, i0, mc, p0, kc, 6);
+    else if (mr == 12)
+        pack_a_body(dst, a, lda, trans, i0, mc, p0, kc, 12);
+    else
+        pack_a_body(dst, a, lda, trans, i0, mc, p0, kc, mr);
+}
+
 /* KC = 512: the 16x512 B sliver (32 KiB) streams through L1 while A stays;
  * MC = 96: the 96x512 A block (192 KiB) sits in a 512 KiB L2;
  * NC = 4080: the 512x4080 B panel (8 MiB) fits in the L3.
  * (Chosen by measurement on Zen 3; see docs/kernels.md.) */
 const nb__sgemm_arch nb__sgemm_avx2 = {
     .mr = MR, .nr = NR, .kc = 512, .mc = 96, .nc = 4080,
-    .kernel = kernel_6x16, .pack_b = nb__sgemm_pack_b_avx2, .name = "avx2 6x16",
+    .kernel = kernel_6x16, .pack_a = nb__sgemm_pack_a_avx2, .pack_b = nb__sgemm_pack_b_avx2,
+    .name = "avx2 6x16",
 };
 #else
 typedef int nb__sgemm_avx2_unused; /* ISO C forbids an empty file */

@@ -109,7 +109,8 @@ static void kernel_12x32(size_t k, float alpha, const float *a, ptrdiff_t rs_a,
  * L2; NC = 4096: the 192x4096 B panel (3 MiB) fits in L3. */
 const nb__sgemm_arch nb__sgemm_avx512 = {
     .mr = MR, .nr = NR, .kc = 192, .mc = 240, .nc = 4096,
-    .kernel = kernel_12x32, .pack_b = nb__sgemm_pack_b_avx2, .name = "avx512 12x32",
+    .kernel = kernel_12x32, .pack_a = nb__sgemm_pack_a_avx2, .pack_b = nb__sgemm_pack_b_avx2,
+    .name = "avx512 12x32",
 };
 #else
 typedef int nb__sgemm_avx512_unused; /* ISO C forbids an empty file */

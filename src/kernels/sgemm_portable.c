@@ -36,6 +36,25 @@ static void kernel_4x8(size_t k, float alpha, const float *a, ptrdiff_t rs_a,
     }
 }
 
+/* Portable nb__sgemm_pack_a (the AVX2 one vectorises the same layout). */
+void nb__sgemm_pack_a_portable(float *dst, const float *a, size_t lda, int trans, size_t i0,
+                               int mc, size_t p0, int kc, int mr) {
+    for (int is = 0; is < mc; is += mr) {
+        const int rows = mc - is < mr ? mc - is : mr;
+        float *d = dst + (size_t)is * kc;
+        for (int p = 0; p < kc; p++) {
+            float *dp = d + (size_t)p * mr;
+            int i = 0;
+            if (trans)
+                for (const float *s = a + (p0 + p) * lda + i0 + is; i < rows; i++) dp[i] = s[i];
+            else
+                for (const float *s = a + (i0 + is) * lda + p0 + p; i < rows; i++)
+                    dp[i] = s[i * lda];
+            for (; i < mr; i++) dp[i] = 0.0f;
+        }
+    }
+}
+
 /* Portable nb__sgemm_pack_b (the scalar path's; AVX2 has a vectorised one). */
 void nb__sgemm_pack_b_portable(float *dst, const float *b, size_t ldb, int trans, size_t p0,
                                int kc, size_t j0, int nc, int nr) {
@@ -62,5 +81,6 @@ void nb__sgemm_pack_b_portable(float *dst, const float *b, size_t ldb, int trans
 /* Same cache reasoning as the AVX2 kernel (KC×NR sliver in L1, MC×KC in L2). */
 const nb__sgemm_arch nb__sgemm_portable = {
     .mr = MR, .nr = NR, .kc = 256, .mc = 128, .nc = 4096,
-    .kernel = kernel_4x8, .pack_b = nb__sgemm_pack_b_portable, .name = "portable 4x8",
+    .kernel = kernel_4x8, .pack_a = nb__sgemm_pack_a_portable,
+    .pack_b = nb__sgemm_pack_b_portable, .name = "portable 4x8",
 };
