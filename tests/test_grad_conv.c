@@ -1,7 +1,7 @@
 /* Tests of conv2d: gradient checks for stride, padding, dilation, groups,
  * depthwise, no bias and the 1×1 direct path; forward and backward values
  * against a naive nested-loop convolution in double over odd sizes,
- * including the chunked and one-sample-per-chunk im2col paths; graph replay
+ * batches split into sample groups, and the dWᵀ path of short patches; graph replay
  * with new data; and the error messages. */
 #include "test_util.h"
 #include "nabla/conv.h"
@@ -180,7 +180,8 @@ static void test_conv2d_reference(void **state) {
         {2, 3, 9, 17, 5, 5, 3, {.stride_h = 2, .stride_w = 3, .pad_h = 2, .pad_w = 1}, 1},
         {3, 6, 13, 11, 9, 3, 5, {.groups = 3, .dil_h = 2, .dil_w = 1, .pad_h = 3}, 0},
         {2, 7, 8, 9, 7, 3, 3, {.groups = 7, .pad_h = 1, .pad_w = 1, .stride_h = 2}, 1},
-        {1, 1, 28, 28, 32, 3, 3, {.pad_h = 1, .pad_w = 1}, 1},
+        {1, 1, 28, 28, 32, 3, 3, {.pad_h = 1, .pad_w = 1}, 1}, /* k = 9 < og: dWᵀ partials */
+        {5, 2, 7, 6, 24, 3, 3, {.groups = 2, .pad_h = 1, .pad_w = 1}, 1}, /* the same, per group */
         {2, 32, 14, 14, 16, 3, 3, {.pad_h = 1, .pad_w = 1}, 1},
         {3, 5, 7, 9, 4, 1, 1, {0}, 1},
         {1, 2, 3, 3, 3, 5, 5, {.pad_h = 2, .pad_w = 2}, 1}, /* kernel bigger than the image */
@@ -189,9 +190,9 @@ static void test_conv2d_reference(void **state) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) conv_case(&cases[i], 100 + i, 0);
 }
 
-/* Inputs whose column buffer exceeds the 1 Mi-float budget: several samples
- * per chunk with a last chunk of one sample (37 = 4·9 + 1, 57 = 4·14 + 1),
- * and one sample per chunk (one sample's columns exceed the budget). */
+/* Larger batches and images: samples split into groups of 3 and 4 with a
+ * short last group (37 = 12·3 + 1, 57 = 14·4 + 1), and images whose columns
+ * are several MiB per sample. */
 static void test_conv2d_chunked(void **state) {
     (void)state;
     conv_case(&(spec){37, 3, 64, 64, 2, 3, 3, {.pad_h = 1, .pad_w = 1}, 1}, 200, 0);

@@ -29,6 +29,7 @@ typedef struct conv_state {
     int64_t n, cin, o, groups, og, k, p; /* k = (C/groups)·KH·KW, p = OH·OW */
     int direct;                          /* 1×1 stride 1 no padding: x is its own col */
     int64_t nsg, per;                    /* sample groups, samples per group */
+    int dw_t;                            /* partials hold dWᵀ (k × og per group): see below */
     float *col;                          /* per sample group: k × p columns */
     float *dw;                           /* per sample group: o × k gradient partial */
     float *db;                           /* per sample group: o bias-gradient partial */
@@ -107,8 +108,12 @@ static int backward_sample(const conv_state *st, const float *x, const float *w,
         int rc = 0;
         if (dw) {
             nb_k_im2col(&st->g, 1, x + gi * cg * hw, 0, col, st->p);
-            rc = gemm(0, 1, st->og, st->k, st->p, dyg, st->p, col, st->p, 1.0f,
-                      dw + gi * st->og * st->k, st->k);
+            if (st->dw_t) /* dW_gᵀ += col · dY_gᵀ */
+                rc = gemm(0, 1, st->k, st->og, st->p, col, st->p, dyg, st->p, 1.0f,
+                          dw + gi * st->og * st->k, st->og);
+            else
+                rc = gemm(0, 1, st->og, st->k, st->p, dyg, st->p, col, st->p, 1.0f,
+                          dw + gi * st->og * st->k, st->k);
         }
         if (!rc && dx) {
             rc = gemm(1, 0, st->k, st->p, st->og, w + gi * st->og * st->k, st->k, dyg, st->p, 0.0f,
@@ -174,7 +179,16 @@ static void conv_backward(nb_tensor *out) {
     for (int64_t j = 0; j < st->nsg; j++) {
         if (want_dw) {
             const float *dw = st->dw + j * st->o * st->k;
-            for (int64_t i = 0; i < st->o * st->k; i++) w->grad[i] += dw[i];
+            if (!st->dw_t) {
+                for (int64_t i = 0; i < st->o * st->k; i++) w->grad[i] += dw[i];
+            } else {
+                for (int64_t gi = 0; gi < st->groups; gi++) {
+                    const float *pt = dw + gi * st->og * st->k;
+                    float *wg = w->grad + gi * st->og * st->k;
+                    for (int64_t c = 0; c < st->k; c++)
+                        for (int64_t o = 0; o < st->og; o++) wg[o * st->k + c] += pt[c * st->og + o];
+                }
+            }
         }
         if (want_db)
             for (int64_t i = 0; i < st->o; i++) b->grad[i] += st->db[j * st->o + i];
@@ -273,6 +287,10 @@ nb_tensor *nb_conv2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
         if (nsg < 1) nsg = 1;
         if (nsg > n) nsg = n;
         st->per = (n + nsg - 1) / nsg;
+        /* A patch shorter than a register tile (the 3x3 first layer's k = 9)
+         * wastes most of each tile as the product's width: computing dWᵀ puts
+         * the output channels there instead (measured 1.6x on 32x9x784). */
+        st->dw_t = k < 16 && oc / groups > k;
         st->nsg = (n + st->per - 1) / st->per;
         st->col = nb__alloc(ctx, (size_t)(st->nsg * k * p) * sizeof(float));
         st->dw = nb__alloc(ctx, (size_t)(st->nsg * oc * k) * sizeof(float));
