@@ -43,24 +43,29 @@ void NB_OPT_FN(nb__k_adam)(float *restrict p, const float *restrict g, float *re
                            float *restrict v, float *restrict vmax, int64_t n, float wd,
                            float decay, float beta1, float one_m_beta1, float beta2,
                            float one_m_beta2, float bc2_sqrt, float eps, float neg_step) {
-    if (decay != 1.0f) {
-        for (int64_t i = 0; i < n; i++) p[i] = p[i] * decay;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        float d = fmaf(wd, p[i], g[i]);
-        m[i] = fmaf(one_m_beta1, d, m[i] * beta1);
-        v[i] = fmaf(one_m_beta2 * d, d, v[i] * beta2);
-    }
+    /* one pass per element (each array read and written once: the step is
+     * memory-bound), in ATen's order: decay, moments, then the update */
     if (vmax) {
         for (int64_t i = 0; i < n; i++) {
-            vmax[i] = vmax[i] > v[i] ? vmax[i] : v[i];
-            float den = sqrtf(vmax[i]) / bc2_sqrt + eps;
-            p[i] = p[i] + (neg_step * m[i]) / den;
+            const float pi = decay != 1.0f ? p[i] * decay : p[i];
+            const float d = fmaf(wd, pi, g[i]);
+            const float mi = fmaf(one_m_beta1, d, m[i] * beta1);
+            const float vi = fmaf(one_m_beta2 * d, d, v[i] * beta2);
+            const float vm = vmax[i] > vi ? vmax[i] : vi;
+            m[i] = mi;
+            v[i] = vi;
+            vmax[i] = vm;
+            p[i] = pi + (neg_step * mi) / (sqrtf(vm) / bc2_sqrt + eps);
         }
     } else {
         for (int64_t i = 0; i < n; i++) {
-            float den = sqrtf(v[i]) / bc2_sqrt + eps;
-            p[i] = p[i] + (neg_step * m[i]) / den;
+            const float pi = decay != 1.0f ? p[i] * decay : p[i];
+            const float d = fmaf(wd, pi, g[i]);
+            const float mi = fmaf(one_m_beta1, d, m[i] * beta1);
+            const float vi = fmaf(one_m_beta2 * d, d, v[i] * beta2);
+            m[i] = mi;
+            v[i] = vi;
+            p[i] = pi + (neg_step * mi) / (sqrtf(vi) / bc2_sqrt + eps);
         }
     }
 }
