@@ -97,10 +97,41 @@ void nb_k_max_pool(const nb_k_pool_geom *g, int64_t planes, const float *x, floa
     });
 }
 
+/* Overwriting backward of the 2×2 stride-2 pool: every input of a window is
+ * stored (dy at the argmax, 0 elsewhere) in one pass, no clearing pass; an odd
+ * last row or column, which no window reads, gets 0. */
+static void max_pool_2x2_backward_store(const nb_k_pool_geom *g, const float *dy,
+                                        const int32_t *arg, float *dx) {
+    const int64_t w = g->w, ow = g->ow;
+    for (int64_t oy = 0; oy < g->oh; oy++) {
+        float *r0 = dx + 2 * oy * w, *r1 = r0 + w;
+        const float *gy = dy + oy * ow;
+        const int32_t *a = arg + oy * ow;
+        const int32_t base = (int32_t)(2 * oy * w);
+        for (int64_t ox = 0; ox < ow; ox++) {
+            const int32_t k = a[ox] - base - 2 * (int32_t)ox; /* 0, 1, w or w + 1 */
+            const float v = 0.0f + gy[ox];                    /* as 0 + dy after clearing */
+            r0[2 * ox] = k == 0 ? v : 0.0f;
+            r0[2 * ox + 1] = k == 1 ? v : 0.0f;
+            r1[2 * ox] = k == w ? v : 0.0f;
+            r1[2 * ox + 1] = k == w + 1 ? v : 0.0f;
+        }
+        if (w > 2 * ow) r0[w - 1] = r1[w - 1] = 0.0f;
+    }
+    if (g->h > 2 * g->oh) memset(dx + (g->h - 1) * w, 0, (size_t)w * sizeof(float));
+}
+
 void nb_k_max_pool_backward(const nb_k_pool_geom *g, int64_t planes, const float *dy,
                             const int32_t *arg, float *dx, int overwrite) {
     const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
     const int nt = threads(g, planes);
+    const int fast = g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 &&
+                     g->pw == 0;
+    if (overwrite && fast) {
+        NB__EW_PARALLEL_FOR(c, planes,
+                            max_pool_2x2_backward_store(g, dy + c * ohw, arg + c * ohw, dx + c * hw));
+        return;
+    }
     NB__EW_PARALLEL_FOR(c, planes, {
         float *d = dx + c * hw;
         if (overwrite) memset(d, 0, (size_t)hw * sizeof(float)); /* plane by plane: stays in cache */
