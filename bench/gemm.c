@@ -113,27 +113,42 @@ static int cmp_double(const void *x, const void *y) {
     return (a > b) - (a < b);
 }
 
-/* Medians over `reps` measurements, one library after the other with a pause
- * between: both keep their worker threads spinning for a while after a call
+/* Both libraries keep their worker threads spinning for a while after a call
  * (OpenBLAS ~0.1 s, libgomp shorter), which on a 2-core machine would steal a
- * core from whichever library runs next. */
+ * core from whichever library runs next: multi-threaded measurements are
+ * separated by a pause. */
 static void pause_threads(void) {
     const struct timespec ts = {0, 250 * 1000 * 1000};
     nanosleep(&ts, NULL);
 }
 
-static void run(const shape *s, int threads, double out[2]) {
-    double r[2][64];
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return v[n / 2];
+}
+
+/* `reps` measurements of each library, alternating (nabla, OpenBLAS, nabla,
+ * ...) so that both see the same machine state when other processes come and
+ * go; GFLOPS are the medians per library and the ratio is the median of the
+ * per-pair ratios (each pair taken a fraction of a second apart), which slow
+ * drifts of the machine do not bias. */
+static void run(const shape *s, int threads, double out[3]) {
+    double r[2][64], q[64];
     for (int l = 0; l < 2; l++) {
         call(l, s); /* warm-up: page faults, nabla's packing buffers, thread start */
-        for (int i = 0; i < reps; i++) r[l][i] = measure(l, s);
-        pause_threads();
+        if (threads > 1) pause_threads();
     }
-    for (int l = 0; l < 2; l++) {
-        qsort(r[l], (size_t)reps, sizeof(double), cmp_double);
-        out[l] = r[l][reps / 2];
+    for (int i = 0; i < reps; i++) {
+        for (int l = 0; l < 2; l++) {
+            r[l][i] = measure(l, s);
+            if (threads > 1) pause_threads();
+        }
+        q[i] = r[0][i] / r[1][i];
     }
-    printf("%-28s %3d %10.1f %10.1f %7.2f\n", s->label, threads, out[0], out[1], out[0] / out[1]);
+    out[0] = median(r[0], reps);
+    out[1] = median(r[1], reps);
+    out[2] = median(q, reps);
+    printf("%-28s %3d %10.1f %10.1f %7.2f\n", s->label, threads, out[0], out[1], out[2]);
     fflush(stdout);
 }
 
@@ -218,11 +233,11 @@ int main(int argc, char **argv) {
         openblas_set_num_threads(threads);
         use_cpu_time = threads == 1;
         for (int i = 0; i < ns; i++) {
-            double g[2];
+            double g[3];
             if (filter && !strstr(shapes[i].label, filter)) continue;
             run(&shapes[i], threads, g);
             if (i < nsquare && squares[i] == 1024 && threads == 1 && peak > 0) pct_peak = g[0] / peak;
-            if (i >= nsquare && g[0] / g[1] < mlp_min[threads]) mlp_min[threads] = g[0] / g[1];
+            if (i >= nsquare && g[2] < mlp_min[threads]) mlp_min[threads] = g[2];
         }
     }
     if (peak > 0)
