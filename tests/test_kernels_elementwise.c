@@ -465,16 +465,139 @@ static void test_softmax_xent_vs_scalar(void **state) {
                 double l3 = nb_k_cross_entropy_fused(xo, lab, R, n, eps, scale, lse3, d3);
                 assert_true(fabs(l2 - l1) <= tol * R * 16.0 && l2 == l3);
                 assert_true(same_bits(lse2, lse3, R));
-                assert_true(same_bits(d2, d3, total)); /* fused == forward + backward */
                 for (int r = 0; r < R; r++) assert_true(fabs(lse2[r] - lse1[r]) <= tol * 16.0);
+                /* the fused gradient uses exp(z − max)/Σ, the backward exp(z − lse):
+                 * both within the bound of the scalar reference */
                 for (int64_t i = 0; i < total; i++)
-                    if (!(fabs(d2[i] - d1[i]) <= tol * 16.0 * (fabs(d1[i]) + scale)))
-                        fail_msg("xent grad n=%lld on %s: %g vs %g", (long long)n, pn,
-                                 (double)d2[i], (double)d1[i]);
+                    if (!(fabs(d2[i] - d1[i]) <= tol * 16.0 * (fabs(d1[i]) + scale)) ||
+                        !(fabs(d3[i] - d1[i]) <= tol * 16.0 * (fabs(d1[i]) + scale)))
+                        fail_msg("xent grad n=%lld on %s: %g / fused %g vs %g", (long long)n, pn,
+                                 (double)d2[i], (double)d3[i], (double)d1[i]);
             }
         }
     });
     free(x), free(dy), free(y1), free(y2), free(d1), free(d2), free(d3);
+    nb_set_threads(0);
+}
+
+/* exp and sigmoid run in blocks, fast unless a block holds an input out of
+ * the fast form's range, then redone: the bits must not depend on where an
+ * element sits, on the block it shares, or on computing in place. */
+static void test_blocked_maps_match(void **state) {
+    (void)state;
+    nb_set_threads(1);
+    const int64_t n = 3001;
+    float *x = buf(n), *y = buf(n), *z = buf(n), one;
+    uint64_t seed = 31;
+    fill(x, n, &seed, -10, 10);
+    const float far[] = {-100.0f, -95.0f, -88.0f, 87.9f, 88.5f, 100.0f, INFINITY, -INFINITY, NAN};
+    for (int k = 0; k < 9; k++) x[(int64_t)(nbt_rand_u32(&seed) % (uint32_t)(n / 2))] = far[k];
+    const nb_unop ops[2] = {NB_UN_EXP, NB_UN_SIGMOID};
+    FOR_EACH_SIMD_PATH({
+        use(path);
+        for (int o = 0; o < 2; o++) {
+            nb_k_unary(ops[o], n, x, y, 0, 0);
+            memcpy(z, x, (size_t)n * sizeof *z);
+            nb_k_unary(ops[o], n, z, z, 0, 0); /* in place */
+            for (int64_t i = 0; i < n; i++) {
+                nb_k_unary(ops[o], 1, x + i, &one, 0, 0);
+                if (memcmp(&one, y + i, sizeof one) != 0 || memcmp(z + i, y + i, sizeof one) != 0)
+                    fail_msg("op %d on %s: x[%lld] = %g gives %a alone, %a in the array, %a in "
+                             "place", ops[o], nb__cpu_path_name(path), (long long)i,
+                             (double)x[i], (double)one, (double)y[i], (double)z[i]);
+            }
+        }
+    });
+    free(x), free(y), free(z);
+    nb_set_threads(0);
+}
+
+/* The row kernels fetch the next row's max (and min) while they exponentiate
+ * a row, keep the terms on the stack and write each row's output during the
+ * next one's sweep: bitwise the same as doing each row alone with max,
+ * exp_sum, scale (or sub), at 1 and 2 threads, in place too, for rows that
+ * take the tested exp (spread beyond 87.5), hold NaN or −inf, or are too wide
+ * for the stack buffers. */
+typedef struct {
+    float (*max)(const float *, int64_t);
+    float (*exp_sum)(const float *, int64_t, float, float *);
+    void (*scale)(const float *, int64_t, float, float *);
+    void (*sub)(const float *, int64_t, float, float *);
+} row_ref_fns;
+
+static void test_rows_pipelined_match(void **state) {
+    (void)state;
+    const int64_t ns[] = {1, 7, 8, 17, 1000, 2049, 4099}, R = 40;
+    float *x = buf(R * 4099), *y = buf(R * 4099), *ref = buf(R * 4099), *z = buf(R * 4099);
+    float *d = buf(R * 4099), *ref_ls = buf(R * 4099), *e = buf(4099);
+    float lab[40], lse[40], lse_ref[40];
+    uint64_t seed = 41;
+    FOR_EACH_SIMD_PATH({
+        row_ref_fns f = {nb__ew_max_avx2, nb__ew_exp_sum_avx2, nb__ew_scale_avx2, nb__ew_sub_avx2};
+        if (path == NB_CPU_AVX512)
+            f = (row_ref_fns){nb__ew_max_avx512, nb__ew_exp_sum_avx512, nb__ew_scale_avx512,
+                              nb__ew_sub_avx512};
+        use(path);
+        for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+            const int64_t n = ns[k], total = R * n;
+            fill(x, total, &seed, -6, 6);
+            for (int64_t r = 0; r < R; r++) lab[r] = (float)(r % n);
+            for (int64_t i = 0; i < n; i++) x[3 * n + i] = -200.0f * (float)i / (float)n; /* far */
+            x[5 * n + n / 2] = NAN;
+            x[7 * n] = -INFINITY;
+            for (int64_t i = 0; i < n; i++) x[9 * n + i] = -INFINITY; /* all −inf */
+            x[11 * n + n - 1] = -100.0f;
+            for (int64_t r = 0; r < R; r++) { /* the reference: each row alone */
+                const float *xr = x + r * n;
+                const float m = f.max(xr, n);
+                const float s = f.exp_sum(xr, n, m, ref + r * n);
+                f.scale(ref + r * n, n, 1.0f / s, ref + r * n);
+                lse_ref[r] = isnan(m) ? m : isinf(m) ? (m < 0 ? m : NAN) : m + logf(s);
+                f.sub(xr, n, lse_ref[r], ref_ls + r * n);
+            }
+            for (int t = 1; t <= 2; t++) {
+                nb_set_threads(t);
+                nb_k_softmax(x, R, n, 1, y);
+                memcpy(z, x, (size_t)total * sizeof *z);
+                nb_k_softmax(z, R, n, 1, z);
+                if (!same_bits(y, ref, total) || !same_bits(z, ref, total))
+                    fail_msg("softmax n=%lld, %d threads on %s: rows differ from row-alone",
+                             (long long)n, t, nb__cpu_path_name(path));
+                nb_k_log_softmax(x, R, n, 1, y);
+                if (!same_bits(y, ref_ls, total))
+                    fail_msg("log_softmax n=%lld, %d threads on %s", (long long)n, t,
+                             nb__cpu_path_name(path));
+                (void)nb_k_cross_entropy(x, lab, R, n, 0.1f, lse);
+                assert_true(same_bits(lse, lse_ref, R));
+                /* fused: terms e = exp(z − max) as exp_sum's, dz += s·(e·(1/Σ) − eps/C);
+                 * rows too wide for its stack buffer: forward then backward */
+                memset(d, 0, (size_t)total * sizeof *d);
+                (void)nb_k_cross_entropy_fused(x, lab, R, n, 0.1f, 0.5f, lse, d);
+                assert_true(same_bits(lse, lse_ref, R));
+                if (n > NB_XENT_STACK_ROW) {
+                    memset(y, 0, (size_t)total * sizeof *y);
+                    nb_k_cross_entropy_backward(x, lab, lse, R, n, 0.1f, 0.5f, y);
+                    assert_true(same_bits(d, y, total));
+                    continue;
+                }
+                for (int64_t r = 0; r < R; r++) {
+                    const float *xr = x + r * n;
+                    const float m = f.max(xr, n);
+                    if (!isfinite(m)) continue; /* the exp(z − lse) fallback: NaN or inf rows */
+                    const float s = f.exp_sum(xr, n, m, e), inv = 1.0f / s;
+                    for (int64_t i = 0; i < n; i++) {
+                        float want = 0.0f + 0.5f * (e[i] * inv - 0.1f / (float)n);
+                        if (i == (int64_t)lab[r]) want -= 0.5f * (1.0f - 0.1f);
+                        if (memcmp(&want, d + r * n + i, sizeof want) != 0)
+                            fail_msg("fused xent n=%lld row %lld [%lld] on %s: %a vs %a",
+                                     (long long)n, (long long)r, (long long)i,
+                                     nb__cpu_path_name(path), (double)d[r * n + i], (double)want);
+                    }
+                }
+            }
+        }
+    });
+    free(x), free(y), free(ref), free(z), free(d), free(ref_ls), free(e);
     nb_set_threads(0);
 }
 
@@ -549,6 +672,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_binary_vs_scalar),
     cmocka_unit_test(test_sum_vs_scalar),
     cmocka_unit_test(test_softmax_xent_vs_scalar),
+    cmocka_unit_test(test_blocked_maps_match),
+    cmocka_unit_test(test_rows_pipelined_match),
     cmocka_unit_test(test_determinism_two_threads),
     cmocka_unit_test(test_threaded_chunks_match),
 };

@@ -17,6 +17,12 @@
 #define NB_SUM_BLOCK 512
 #define NB_SUM_LANES 32
 
+/* Softmax rows up to NB_SOFTMAX_STACK_ROW long keep their exponentials in two
+ * stack buffers, fused cross-entropy rows up to NB_XENT_STACK_ROW in one
+ * (softmax.c); wider rows take the paths that need none. */
+#define NB_SOFTMAX_STACK_ROW 2048
+#define NB_XENT_STACK_ROW 4096
+
 /* Elementwise jobs below this many element-operations stay on one thread. */
 #define NB_EW_MIN_PER_THREAD 65536.0
 
@@ -59,6 +65,16 @@ int nb__ew_unary_vectorised(nb_unop op);
     float nb__ew_max_##isa(const float *x, int64_t n);                                       \
     /* Σ exp(x[i] − m), storing the terms in y unless y is NULL */                           \
     float nb__ew_exp_sum_##isa(const float *x, int64_t n, float m, float *y);                \
+    /* as exp_sum (bitwise; x_min: min of x, or NaN), also giving the max and min of     \
+     * next[0..n) in next_mm[0..1], prefetching pf[0..n) and storing                        \
+     * prev[i] = prev_src[i]·prev_scale in the same sweep (each pointer may be NULL) */      \
+    float nb__ew_exp_sum_next_##isa(const float *x, int64_t n, float m, float x_min,         \
+                                    float *y, const float *next, float *next_mm,             \
+                                    const float *pf, float *prev, const float *prev_src,     \
+                                    float prev_scale);                                       \
+    /* cross-entropy gradient row from stored e = exp(z − max): dz += scale·(e·inv − off) */ \
+    void nb__ew_xent_grad_e_##isa(const float *e, int64_t n, float inv, float scale,         \
+                                  float off, float *dz);                                     \
     /* y[i] = x[i] * s;  y[i] = x[i] − c */                                                  \
     void nb__ew_scale_##isa(const float *x, int64_t n, float s, float *y);                   \
     void nb__ew_sub_##isa(const float *x, int64_t n, float c, float *y);                     \
@@ -80,8 +96,9 @@ NB__EW_DECLARE(avx2)
 NB__EW_DECLARE(avx512)
 #endif
 
-/* Polynomial coefficients of the vector math (elementwise_simd.h), fitted by
- * tests/gen/fit_vecmath.py (weighted least squares on Chebyshev nodes). */
+/* Polynomial and rational coefficients of the vector math (elementwise_simd.h),
+ * fitted by tests/gen/fit_vecmath.py (weighted least squares on Chebyshev
+ * nodes; Lawson's minimax iteration for the GELU rationals). */
 /* exp: e^r = 1 + r + r² Σ_k NB_EXP_Pk r^k, |r| <= ln2/2 */
 #define NB_EXP_P0 4.999998808e-01f
 #define NB_EXP_P1 1.666651815e-01f
@@ -94,10 +111,14 @@ NB__EW_DECLARE(avx512)
 #define NB_TANH_Q2 -5.373531953e-02f
 #define NB_TANH_Q3 2.062629163e-02f
 #define NB_TANH_Q4 -5.691985600e-03f
-/* GELU (erf form): Φ(x) = ½ + x·P(x²)/(2·Q(x²)) for |x| <= NB_GELU_T, and
- * GELU'(x) = Φ(x) + x·φ(x) = ½ + x·DP(x²)/(2·DQ(x²)) for |x| <= NB_GELU_D_T
- * (P, DP hold twice the fitted numerators; Q0 = DQ0 = 1) */
-#define NB_GELU_T 5.5f
+/* GELU (erf form): Φ(x) = ½ + x·P(x²)/(2·Q(x²)), fitted on |x| <= 5.5, used
+ * on [−NB_GELU_T_LO, NB_GELU_T_HI]; GELU'(x) = Φ(x) + x·φ(x) =
+ * ½ + x·DP(x²)/(2·DQ(x²)), fitted on |x| <= 6, used on |x| <= NB_GELU_D_T
+ * (P, DP hold twice the fitted numerators; Q0 = DQ0 = 1). The clamps are where
+ * the evaluated rationals give exactly 1 (Φ at 5.5, GELU' at 5.92) and below
+ * 0 (Φ at −5.75). */
+#define NB_GELU_T_HI 5.5f
+#define NB_GELU_T_LO 5.75f
 #define NB_GELU_P0 7.978844643e-01f
 #define NB_GELU_P1 6.770469248e-02f
 #define NB_GELU_P2 9.354484268e-03f
@@ -110,7 +131,7 @@ NB__EW_DECLARE(avx512)
 #define NB_GELU_Q3 1.884427504e-03f
 #define NB_GELU_Q4 7.364658086e-05f
 #define NB_GELU_Q5 1.197511665e-06f
-#define NB_GELU_D_T 5.92f /* where the evaluated rational is exactly 1 */
+#define NB_GELU_D_T 5.92f
 #define NB_GELU_DP0 1.595769048e+00f
 #define NB_GELU_DP1 -6.148676202e-02f
 #define NB_GELU_DP2 2.841833979e-02f

@@ -22,7 +22,7 @@
  *              error <= 4 u·|x| [3.6 u] for every x, relative <= 5 u [4.4 u]
  *              for x >= −1 (below, GELU is small against u·|x| and only the
  *              absolute bound holds, as for PyTorch's ½x(1 + erf)); x for
- *              x >= 5.5 and +inf, −0 for x < −5.5 and −inf.
+ *              x >= 5.5 and +inf, −0 for x <= −5.75 and −inf.
  *   v_gelu_erf_grad  GELU'(x) = Φ(x) + x·φ(x): absolute error <= 6 u [5.5 u];
  *              exactly 1 for x >= 5.92, 0 (no update) below −5.92.
  * Every one maps NaN to NaN. GELU-tanh inherits v_tanh's bound on 1 + tanh
@@ -158,7 +158,9 @@ static inline VF v_log(VF x) {
  * elsewhere; e^2x overflowing to inf gives exactly 1. Sign restored last. */
 static inline VF v_tanh(VF x) {
     const VF ax = v_abs(x);
-    const VF e = v_exp(VADD(ax, ax));
+    /* tanh is exactly ±1 in float beyond 9.1, so clamping |x| to 9.5 keeps
+     * e^2|x| <= e^19 in the fast exp's range (VMIN passes NaN on) */
+    const VF e = v_exp_fast(VMIN(VSET1(19.0f), VADD(ax, ax)));
     const VF big = VSUB(VSET1(1.0f), VDIV(VSET1(2.0f), VADD(e, VSET1(1.0f))));
     const VF x2 = VMUL(ax, ax);
     VF q = VSET1(NB_TANH_Q4);
@@ -189,31 +191,69 @@ static inline VF v_sigmoid(VF x) {
          u, VSET1(C##0))
 
 /* F(x) = ½ + x·P(x²)/(2·Q(x²)) for a function F with F − ½ odd (Φ, and
- * GELU's derivative Φ + x·φ since x·φ(x) is odd), x clamped to ±t, beyond
- * which F is within u/2 of its limit. The numerator Q + x·P is one FMA, the
+ * GELU's derivative Φ + x·φ since x·φ(x) is odd), at an argument the caller
+ * has clamped to where the fit holds. The numerator Q + x·P is one FMA, the
  * denominator 2Q exact. */
-#define EW_HALF_RATIONAL(x, t, PC, QC, out)                                            \
+static inline VF v_half_rational(VF xc, VF p, VF q) {
+    return VDIV(VFMA(xc, p, q), VADD(q, q));
+}
+#define EW_HALF_RATIONAL(xc, PC, QC)                                                   \
+    v_half_rational((xc), EW_HORNER5(VMUL((xc), (xc)), PC), EW_HORNER5(VMUL((xc), (xc)), QC))
+
+/* Maps whose fast form holds only inside a range, over [0, n) in blocks of
+ * EW_BLOCK: each block is computed in the fast form while VMIN/VMAX track its
+ * inputs (operand order makes them skip NaN lanes), and a block with an input
+ * out of range is recomputed in the tested form. Both forms give the same bits
+ * on in-range lanes, so the result never depends on the blocking; testing a
+ * block once instead of every vector keeps a movemask and a branch off the
+ * hot loop. In place (y == x) the inputs would be gone, so it is tested
+ * throughout. */
+#define EW_BLOCK 512
+#define EW_BLOCKS(n, x, y, track, fast, tested, out_of_range)                          \
     do {                                                                               \
-        const VF xc_ = VMAX(VSET1(-(t)), VMIN(VSET1(t), (x)));                         \
-        const VF u_ = VMUL(xc_, xc_);                                                  \
-        const VF p_ = EW_HORNER5(u_, PC), q_ = EW_HORNER5(u_, QC);                     \
-        (out) = VDIV(VFMA(xc_, p_, q_), VADD(q_, q_));                                 \
+        if ((y) == (x)) {                                                              \
+            EW_FOR(n, ST(y, tested(LD(x))));                                           \
+            break;                                                                     \
+        }                                                                              \
+        for (int64_t b_ = 0; b_ < (n); b_ += EW_BLOCK) {                               \
+            const int64_t len_ = (n) - b_ < EW_BLOCK ? (n) - b_ : EW_BLOCK;            \
+            const float *xb_ = (x) + b_;                                               \
+            float *yb_ = (y) + b_;                                                     \
+            VF lo_ = VSET1(0.0f), hi_ = lo_; /* the tracked extremes */               \
+            (void)lo_, (void)hi_;                                                      \
+            EW_FOR(len_, {                                                             \
+                const VF v_ = LD(xb_);                                                 \
+                track;                                                                 \
+                ST(yb_, fast(v_));                                                     \
+            });                                                                        \
+            if (out_of_range) EW_FOR(len_, ST(yb_, tested(LD(xb_))));                  \
+        }                                                                              \
     } while (0)
 
-/* GELU(x) = x·Φ(x) with Φ from the rational (no exp, no erfc); −0 below −t,
- * where the true value lies within u·|x|/3 of it (so −inf gives −0, not NaN). */
-static inline VF v_gelu_erf(VF x) {
-    VF phi;
-    EW_HALF_RATIONAL(x, NB_GELU_T, NB_GELU_P, NB_GELU_Q, phi);
-    return VSEL(VCMP_LT(x, VSET1(-NB_GELU_T)), VMUL(x, phi), VSET1(-0.0f));
+/* σ with the unchecked exp (only for −|x| >= −87.5, i.e. |x| <= 87.5) */
+static inline VF v_sigmoid_fast(VF x) {
+    const VF e = v_exp_fast(VOR(x, VSET1(-0.0f)));
+    return VDIV(VSEL_NEG(x, VSET1(1.0f), e), VADD(VSET1(1.0f), e));
 }
 
-/* GELU'(x) = Φ(x) + x·φ(x) from its own rational (the caller skips x < −t,
- * where it is below u in magnitude). */
+/* GELU(x) = x·Φ(x) with Φ from the rational (no exp, no erfc). x is clamped
+ * to [−t_lo, t_hi] for it: above t_hi the evaluated Φ is exactly 1, so
+ * GELU(x) = x there; at −t_lo it is below 0, so with Φ kept >= 0 the product
+ * max(x, −t_lo)·Φ is −0 for every x <= −t_lo, −inf included (where the true
+ * GELU is above −u·|x|/3). Clamps and max run on the add pipes, leaving the
+ * FMA pipes to the rational. */
+static inline VF v_gelu_erf(VF x) {
+    const VF a = VMAX(VSET1(-NB_GELU_T_LO), x); /* NaN passes on */
+    const VF xc = VMIN(VSET1(NB_GELU_T_HI), a);
+    const VF phi = VMAX(VSET1(0.0f), EW_HALF_RATIONAL(xc, NB_GELU_P, NB_GELU_Q));
+    return VMUL(a, phi);
+}
+
+/* GELU'(x) = Φ(x) + x·φ(x) from its own rational, x clamped to ±t (the caller
+ * skips x < −t, where it is below u in magnitude). */
 static inline VF v_gelu_erf_grad(VF x) {
-    VF d;
-    EW_HALF_RATIONAL(x, NB_GELU_D_T, NB_GELU_DP, NB_GELU_DQ, d);
-    return d;
+    const VF xc = VMAX(VSET1(-NB_GELU_D_T), VMIN(VSET1(NB_GELU_D_T), x));
+    return EW_HALF_RATIONAL(xc, NB_GELU_DP, NB_GELU_DQ);
 }
 
 #define GELU_SQRT_2_PI 0.79788456080286535588f
@@ -232,7 +272,10 @@ void EW_FN(nb__ew_unary)(nb_unop op, int64_t n, const float *x, float *y, float 
     case NB_UN_NEG: EW_FOR(n, ST(y, VXOR(LD(x), VSET1(-0.0f)))); break;
     case NB_UN_SCALE: EW_FOR(n, ST(y, VMUL(vp0, LD(x)))); break;
     case NB_UN_ADD_SCALAR: EW_FOR(n, ST(y, VADD(LD(x), vp0))); break;
-    case NB_UN_EXP: EW_FOR(n, ST(y, v_exp(LD(x)))); break;
+    case NB_UN_EXP:
+        EW_BLOCKS(n, x, y, (lo_ = VMIN(v_, lo_), hi_ = VMAX(v_, hi_)), v_exp_fast, v_exp,
+                  VMANY(VMOR(VCMP_LT(lo_, VSET1(-87.5f)), VCMP_GT(hi_, VSET1(87.5f)))));
+        break;
     case NB_UN_LOG: EW_FOR(n, ST(y, v_log(LD(x)))); break;
     case NB_UN_SQRT: EW_FOR(n, ST(y, VSQRT(LD(x)))); break;
     case NB_UN_SQUARE: EW_FOR(n, { VF v = LD(x); ST(y, VMUL(v, v)); }); break;
@@ -243,7 +286,11 @@ void EW_FN(nb__ew_unary)(nb_unop op, int64_t n, const float *x, float *y, float 
             ST(y, VSEL(VCMP_LT(v, vp0), VSEL(VCMP_GT(v, vp1), v, vp1), vp0));
         });
         break;
-    case NB_UN_SIGMOID: EW_FOR(n, ST(y, v_sigmoid(LD(x)))); break;
+    case NB_UN_SIGMOID:
+        /* tracks −|x|, the exp argument, which the compiler shares with it */
+        EW_BLOCKS(n, x, y, lo_ = VMIN(VOR(v_, VSET1(-0.0f)), lo_), v_sigmoid_fast, v_sigmoid,
+                  VMANY(VCMP_LT(lo_, VSET1(-87.5f))));
+        break;
     case NB_UN_TANH: EW_FOR(n, ST(y, v_tanh(LD(x)))); break;
     /* max(0, v) returns v when v is NaN and -0 for -0, like x < 0 ? 0 : x */
     case NB_UN_RELU: EW_FOR(n, ST(y, VMAX(zero, LD(x)))); break;
@@ -415,6 +462,83 @@ float EW_FN(nb__ew_exp_sum)(const float *x, int64_t n, float m, float *y) {
             s = VADD(s, rem_ == W ? e : VSEL(VTAILMASK(rem_), VSET1(0.0f), e));
         });
     return VHSUM(s);
+}
+
+/* nb__ew_exp_sum (same lanes, same fold: bitwise the same sum and terms)
+ * that in the same sweep also takes the max and min of the next row
+ * next[0..n) into next_mm[0], next_mm[1], prefetches the lines of pf[0..n)
+ * and stores prev[i] = prev_src[i]·prev_scale as nb__ew_scale would
+ * (y, next, pf and prev may each be NULL). Row after row, memory then streams
+ * without pause: the next row's loads and the caller's next pass overlap this
+ * row's arithmetic rather than waiting in passes of their own.
+ *
+ * x_min, this row's min (NaN when unknown), lets a row skip v_exp_neg's
+ * per-vector range test: when x_min − m >= −87.5 no lane needs the general
+ * form (rounding is monotone, so x − m >= x_min − m in every lane), and each
+ * term is bitwise what the tested form gives. The max/min skip nb__ew_max's
+ * NaN bookkeeping: a NaN makes its row's sum NaN whatever they say (and so
+ * every output), while for NaN-free rows they are exact. The flags are
+ * constants after inlining, so each variant is a plain loop. */
+#define EW_PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
+static inline float exp_sum_next_body(const float *x, int64_t n, float m, float *y,
+                                      const float *next, float *next_mm, const float *pf,
+                                      float *prev, const float *prev_src, float prev_scale,
+                                      const int has_y,
+                                      const int has_next, const int has_pf, const int has_prev,
+                                      const int tested) {
+    const VF vm = VSET1(m), zero = VSET1(0.0f), vp = VSET1(prev_scale);
+    VF s = zero, mx = has_next ? VSET1(next[0]) : zero, mn = mx;
+    EW_FOR(n, {
+        if (has_pf && (i_ & 15) == 0) EW_PREFETCH(pf + i_);
+        if (has_next) {
+            const VF v = rem_ == W ? VLOAD(next + i_)
+                                   : VSEL(VTAILMASK(rem_), VSET1(next[0]), VLOADN(next + i_, rem_));
+            mx = VMAX(mx, v);
+            mn = VMIN(mn, v);
+        }
+        if (has_prev) ST(prev, VMUL(LD(prev_src), vp));
+        const VF d = VSUB(LD(x), vm);
+        VF e = tested ? v_exp_neg(d) : v_exp_fast(d);
+        if (has_y) ST(y, e);
+        s = VADD(s, rem_ == W ? e : VSEL(VTAILMASK(rem_), zero, e));
+    });
+    if (has_next) {
+        next_mm[0] = VHMAX(mx);
+        next_mm[1] = -VHMAX(VXOR(mn, VSET1(-0.0f)));
+    }
+    return VHSUM(s);
+}
+
+float EW_FN(nb__ew_exp_sum_next)(const float *x, int64_t n, float m, float x_min, float *y,
+                                 const float *next, float *next_mm, const float *pf,
+                                 float *prev, const float *prev_src, float prev_scale) {
+    const int fast = isfinite(m) && x_min - m >= -87.5f;
+#define EW_ESN(Y, N, P, Q)                                                                 \
+    return fast ? exp_sum_next_body(x, n, m, y, next, next_mm, pf, prev, prev_src, prev_scale, Y, \
+                                    N, P, Q, 0)                                            \
+                : exp_sum_next_body(x, n, m, y, next, next_mm, pf, prev, prev_src, prev_scale, Y, \
+                                    N, P, Q, 1)
+    /* the combinations softmax.c uses get their own loops */
+    switch ((y != NULL) | (next != NULL) << 1 | (pf != NULL) << 2 | (prev != NULL) << 3) {
+    case 2: EW_ESN(0, 1, 0, 0);  /* log-sum-exp rows */
+    case 3: EW_ESN(1, 1, 0, 0);  /* softmax: a block's first row */
+    case 11: EW_ESN(1, 1, 0, 1); /* softmax */
+    case 9: EW_ESN(1, 0, 0, 1);  /* softmax: a block's last row */
+    case 7: EW_ESN(1, 1, 1, 0);  /* fused cross-entropy */
+    case 5: EW_ESN(1, 0, 1, 0);  /* fused cross-entropy: a block's last row */
+    default: break;
+    }
+#undef EW_ESN
+    return exp_sum_next_body(x, n, m, y, next, next_mm, pf, prev, prev_src, prev_scale, y != NULL,
+                             next != NULL, pf != NULL, prev != NULL, 1);
+}
+
+/* cross-entropy gradient row from stored terms e[i] = exp(z[i] − max) and
+ * inv = 1/Σe: dz[i] += scale·(e[i]·inv − off) */
+void EW_FN(nb__ew_xent_grad_e)(const float *e, int64_t n, float inv, float scale, float off,
+                               float *dz) {
+    const VF vi = VSET1(inv), vs = VSET1(scale), vo = VSET1(off);
+    EW_FOR(n, ST(dz, VADD(LD(dz), VMUL(vs, VSUB(VMUL(LD(e), vi), vo)))));
 }
 
 void EW_FN(nb__ew_scale)(const float *x, int64_t n, float s, float *y) {

@@ -1,9 +1,11 @@
 /* kernels/softmax.c — softmax, log-softmax and fused cross-entropy. The
  * scalar loops are the reference (exponential sums in double); contiguous rows
  * (inner == 1) go to the AVX2 / AVX-512 row kernels when the dispatch path has
- * them, and rows are split across threads above a size threshold — each row
- * is computed the same way whichever thread takes it, so results do not
- * depend on the thread count. */
+ * them, and rows are split across threads in contiguous blocks above a size
+ * threshold — each row is computed the same way whichever thread takes it, so
+ * results do not depend on the thread count. Within a block the exponential
+ * sweep of one row also takes the max of the next, so that row's loads from
+ * memory overlap this row's arithmetic. */
 #include <math.h>
 
 #include "kernels/elementwise.h"
@@ -14,6 +16,9 @@
 typedef struct {
     float (*max)(const float *, int64_t);
     float (*exp_sum)(const float *, int64_t, float, float *);
+    float (*exp_sum_next)(const float *, int64_t, float, float, float *, const float *,
+                          float *, const float *, float *, const float *, float);
+    void (*xent_grad_e)(const float *, int64_t, float, float, float, float *);
     void (*scale)(const float *, int64_t, float, float *);
     void (*sub)(const float *, int64_t, float, float *);
     float (*dot)(const float *, const float *, int64_t);
@@ -27,9 +32,12 @@ static row_fns pick(void) {
     row_fns f = {0};
 #ifdef NB__EW_HAVE_SIMD
 #define NB__ROW_FNS(isa)                                                                       \
-    f = (row_fns){nb__ew_max_##isa,   nb__ew_exp_sum_##isa,         nb__ew_scale_##isa,        \
-                  nb__ew_sub_##isa,   nb__ew_dot_##isa,             nb__ew_sum_##isa,          \
-                  nb__ew_softmax_bwd_##isa, nb__ew_log_softmax_bwd_##isa, nb__ew_xent_grad_##isa}
+    f = (row_fns){nb__ew_max_##isa,           nb__ew_exp_sum_##isa,                             \
+                  nb__ew_exp_sum_next_##isa,  nb__ew_xent_grad_e_##isa,                         \
+                  nb__ew_scale_##isa,         nb__ew_sub_##isa,                                 \
+                  nb__ew_dot_##isa,           nb__ew_sum_##isa,                                 \
+                  nb__ew_softmax_bwd_##isa,   nb__ew_log_softmax_bwd_##isa,                     \
+                  nb__ew_xent_grad_##isa}
     switch (nb__cpu_path()) {
     case NB_CPU_AVX512: NB__ROW_FNS(avx512); break;
     case NB_CPU_AVX2: NB__ROW_FNS(avx2); break;
@@ -46,14 +54,44 @@ static int row_threads(int64_t rows, int64_t n, double cost) {
     return nb__threads_for((double)rows * (double)n * cost, NB_EW_MIN_PER_THREAD);
 }
 
-/* log-sum-exp of a contiguous row with the vector kernels; an all −inf row
- * (or a +inf / NaN maximum) is left to produce inf/NaN like the scalar path */
-static float row_lse(const row_fns *f, const float *x, int64_t n) {
-    const float m = f->max(x, n);
+/* Rows [lo, hi) of block t when `rows` rows are cut into nt contiguous blocks. */
+static void row_block(int64_t rows, int nt, int t, int64_t *lo, int64_t *hi) {
+    const int64_t per = (rows + nt - 1) / nt;
+    *lo = per * t < rows ? per * t : rows;
+    *hi = *lo + per < rows ? *lo + per : rows;
+}
+
+/* log-sum-exp from a row's max m and s = Σ exp(x − m); an all −inf row (or a
+ * +inf / NaN maximum) gives inf/NaN like the scalar path */
+static float lse_of(float m, float s) {
     if (isnan(m)) return m;
     if (isinf(m)) return m < 0 ? m : NAN; /* the scalar path's inf − inf */
-    return m + logf(f->exp_sum(x, n, m, NULL));
+    return m + logf(s);
 }
+
+/* log-sum-exp of one contiguous row with the vector kernels */
+static float row_lse(const row_fns *f, const float *x, int64_t n) {
+    const float m = f->max(x, n);
+    return lse_of(m, f->exp_sum(x, n, m, NULL));
+}
+
+/* Row after row of a block: m and x_min hold the current row's max and min
+ * on entry to the body (x_min NaN on the block's first row, whose max comes
+ * from a pass of its own), exp_sum_next gives the next row's in next_mm
+ * (`next` is NULL on the block's last row). */
+#define NB__ROWS_PIPELINED(base, rows, n, ...)                                              \
+    do {                                                                                    \
+        int64_t lo_, hi_;                                                                   \
+        row_block((rows), nt, t_, &lo_, &hi_);                                              \
+        float m = lo_ < hi_ ? f.max((base) + lo_ * (n), (n)) : 0.0f, x_min = NAN;           \
+        for (int64_t r = lo_; r < hi_; r++) {                                               \
+            const float *next = r + 1 < hi_ ? (base) + (r + 1) * (n) : NULL;                \
+            float next_mm[2] = {0.0f, 0.0f};                                                \
+            __VA_ARGS__;                                                                    \
+            m = next_mm[0];                                                                 \
+            x_min = next_mm[1];                                                             \
+        }                                                                                   \
+    } while (0)
 
 /* max and log Σ exp(x − max) of one strided slice: log-sum-exp = m + log s. */
 static float slice_lse(const float *x, int64_t n, int64_t stride) {
@@ -73,13 +111,37 @@ void nb_k_softmax(const float *x, int64_t outer, int64_t n, int64_t inner, float
     const row_fns f = pick();
     if (f.max && inner == 1) {
         const int nt = row_threads(outer, n, 8.0);
-        NB__EW_PARALLEL_FOR(o, outer, {
-            const float *xr = x + o * n;
-            float *yr = y + o * n;
-            const float m = f.max(xr, n);
-            const float s = f.exp_sum(xr, n, m, yr);
-            f.scale(yr, n, 1.0f / s, yr);
-        });
+        if (n <= NB_SOFTMAX_STACK_ROW) {
+            /* the terms go to a stack buffer (two, alternating), and each row's
+             * normalised output is written from it during the next row's sweep:
+             * y is written once, streaming, and memory never waits on a pass */
+            NB__EW_PARALLEL_FOR(t_, nt, {
+                float buf[2][NB_SOFTMAX_STACK_ROW];
+                float *prev = NULL, *prev_e = NULL, inv = 0.0f;
+                NB__ROWS_PIPELINED(x, outer, n, {
+                    float *e = buf[r & 1];
+                    const float s = f.exp_sum_next(x + r * n, n, m, x_min, e, next, next_mm,
+                                                   NULL, prev, prev_e, inv);
+                    prev = y + r * n;
+                    prev_e = e;
+                    inv = 1.0f / s;
+                });
+                if (prev) f.scale(prev_e, n, inv, prev);
+            });
+        } else {
+            /* wider rows: terms in y, scaled in place during the next row's sweep */
+            NB__EW_PARALLEL_FOR(t_, nt, {
+                float *prev = NULL, inv = 0.0f;
+                NB__ROWS_PIPELINED(x, outer, n, {
+                    float *yr = y + r * n;
+                    const float s = f.exp_sum_next(x + r * n, n, m, x_min, yr, next, next_mm,
+                                                   NULL, prev, prev, inv);
+                    prev = yr;
+                    inv = 1.0f / s;
+                });
+                if (prev) f.scale(prev, n, inv, prev);
+            });
+        }
         return;
     }
     for (int64_t o = 0; o < outer; o++)
@@ -105,8 +167,11 @@ void nb_k_log_softmax(const float *x, int64_t outer, int64_t n, int64_t inner, f
     const row_fns f = pick();
     if (f.max && inner == 1) {
         const int nt = row_threads(outer, n, 8.0);
-        NB__EW_PARALLEL_FOR(o, outer,
-                            f.sub(x + o * n, n, row_lse(&f, x + o * n, n), y + o * n));
+        NB__EW_PARALLEL_FOR(t_, nt, NB__ROWS_PIPELINED(x, outer, n, {
+            const float s =
+                f.exp_sum_next(x + r * n, n, m, x_min, NULL, next, next_mm, NULL, NULL, NULL, 0.0f);
+            f.sub(x + r * n, n, lse_of(m, s), y + r * n);
+        }));
         return;
     }
     for (int64_t o = 0; o < outer; o++)
@@ -191,10 +256,13 @@ double nb_k_cross_entropy(const float *z, const float *labels, int64_t rows, int
                           float eps, float *lse) {
     const row_fns f = pick();
     const int nt = row_threads(rows, C, 8.0);
-    NB__EW_PARALLEL_FOR(r, rows, {
-        const float *zr = z + r * C;
-        lse[r] = f.max && C > 0 ? row_lse(&f, zr, C) : slice_lse(zr, C, 1);
-    });
+    if (f.max && C > 0)
+        NB__EW_PARALLEL_FOR(t_, nt, NB__ROWS_PIPELINED(z, rows, C, {
+            lse[r] = lse_of(m, f.exp_sum_next(z + r * C, C, m, x_min, NULL, next, next_mm,
+                                              NULL, NULL, NULL, 0.0f));
+        }));
+    else
+        NB__EW_PARALLEL_FOR(r, rows, lse[r] = slice_lse(z + r * C, C, 1));
     return xent_total(z, labels, rows, C, eps, lse);
 }
 
@@ -216,14 +284,38 @@ void nb_k_cross_entropy_backward(const float *z, const float *labels, const floa
                         xent_grad_row(&f, z + r * C, labels[r], C, lse[r], eps, scale, dz + r * C));
 }
 
+/* Rows up to NB_XENT_STACK_ROW classes keep their exponentials in a stack
+ * buffer, so the fused pass evaluates exp once per logit: the gradient is then
+ * scale·(e·(1/Σe) − eps/C), within a few u of the backward pass's
+ * exp(z − lse) (closer to exact, in fact: lse's own rounding, up to
+ * u·|lse|, no longer enters). Wider rows run forward then backward per row. */
 double nb_k_cross_entropy_fused(const float *z, const float *labels, int64_t rows, int64_t C,
                                 float eps, float scale, float *lse, float *dz) {
     const row_fns f = pick();
-    const int nt = row_threads(rows, C, 16.0);
-    NB__EW_PARALLEL_FOR(r, rows, {
-        const float *zr = z + r * C;
-        lse[r] = f.max && C > 0 ? row_lse(&f, zr, C) : slice_lse(zr, C, 1);
-        xent_grad_row(&f, zr, labels[r], C, lse[r], eps, scale, dz + r * C);
-    });
+    const int nt = row_threads(rows, C, 8.0);
+    if (f.max && C > 0 && C <= NB_XENT_STACK_ROW) {
+        NB__EW_PARALLEL_FOR(t_, nt, {
+            float e[NB_XENT_STACK_ROW];
+            NB__ROWS_PIPELINED(z, rows, C, {
+                const float *zr = z + r * C;
+                float *dr = dz + r * C;
+                /* prefetching this row's gradient readies the pass below */
+                const float s = f.exp_sum_next(zr, C, m, x_min, e, next, next_mm, dr, NULL, NULL,
+                                               0.0f);
+                lse[r] = lse_of(m, s);
+                if (isfinite(m))
+                    f.xent_grad_e(e, C, 1.0f / s, scale, eps / (float)C, dr);
+                else /* NaN / inf rows: exp(z − lse) gives the scalar path's NaN */
+                    f.xent_grad(zr, C, lse[r], scale, eps / (float)C, dr);
+                dr[(int64_t)labels[r]] -= scale * (1.0f - eps);
+            });
+        });
+    } else {
+        NB__EW_PARALLEL_FOR(r, rows, {
+            const float *zr = z + r * C;
+            lse[r] = f.max && C > 0 ? row_lse(&f, zr, C) : slice_lse(zr, C, 1);
+            xent_grad_row(&f, zr, labels[r], C, lse[r], eps, scale, dz + r * C);
+        });
+    }
     return xent_total(z, labels, rows, C, eps, lse);
 }
