@@ -5,13 +5,6 @@
 #include <immintrin.h>
 #include <math.h>
 
-/* The emulated build (tests/avx512_emul/) renames every entry point so it links
- * beside libnabla; entry points newer than its list follow the same scheme. */
-#if defined(nb__ew_exp_sum_avx512) && !defined(nb__ew_exp_sum_next_avx512)
-#define nb__ew_exp_sum_next_avx512 emu_nb__ew_exp_sum_next_avx512
-#define nb__ew_xent_grad_e_avx512 emu_nb__ew_xent_grad_e_avx512
-#endif
-
 #include "kernels/elementwise.h"
 
 #define ISA_SUFFIX avx512

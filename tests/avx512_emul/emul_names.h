@@ -12,6 +12,8 @@
 #define nb__ew_sum_leaf_avx512 emu_nb__ew_sum_leaf_avx512
 #define nb__ew_max_avx512 emu_nb__ew_max_avx512
 #define nb__ew_exp_sum_avx512 emu_nb__ew_exp_sum_avx512
+#define nb__ew_exp_sum_next_avx512 emu_nb__ew_exp_sum_next_avx512
+#define nb__ew_xent_grad_e_avx512 emu_nb__ew_xent_grad_e_avx512
 #define nb__ew_scale_avx512 emu_nb__ew_scale_avx512
 #define nb__ew_sub_avx512 emu_nb__ew_sub_avx512
 #define nb__ew_dot_avx512 emu_nb__ew_dot_avx512

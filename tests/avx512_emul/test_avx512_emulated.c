@@ -322,6 +322,31 @@ static void test_row_kernels(void **state) {
         if (!same(nb__ew_exp_sum_avx512(z, n, mx, NULL), want))
             fail_msg("exp_sum(NULL) n=%lld", (long long)n);
 
+        /* exp_sum_next (the pipelined softmax sweep): the same terms and sum,
+         * with or without the row's min (fast and tested forms), plus the
+         * next row's max/min and the previous row's scaled store */
+        float zmin = z[0], xmax = x[0], xmin = x[0];
+        for (int64_t i = 1; i < n; i++) {
+            zmin = z[i] < zmin ? z[i] : zmin;
+            xmax = x[i] > xmax ? x[i] : xmax;
+            xmin = x[i] < xmin ? x[i] : xmin;
+        }
+        for (int form = 0; form < 2; form++) {
+            float *en = outbuf(n), *pv = outbuf(n), *pw = outbuf(n), mm[2];
+            const float sn = nb__ew_exp_sum_next_avx512(z, n, mx, form ? NAN : zmin, en, x, mm,
+                                                        NULL, pv, x, 0.5f);
+            expect_canaries(en, n, 0, "exp_sum_next");
+            expect_same(en, e2, n, "exp_sum_next terms vs avx2", n, 0);
+            if (!same(sn, want)) fail_msg("exp_sum_next n=%lld form %d", (long long)n, form);
+            if (!same(mm[0], xmax) || !same(mm[1], xmin))
+                fail_msg("exp_sum_next n=%lld: next max/min %g %g, want %g %g", (long long)n,
+                         (double)mm[0], (double)mm[1], (double)xmax, (double)xmin);
+            nb__ew_scale_avx2(x, n, 0.5f, pw);
+            expect_canaries(pv, n, 0, "exp_sum_next prev");
+            expect_same(pv, pw, n, "exp_sum_next prev store", n, 0);
+            free(en), free(pv), free(pw);
+        }
+
         /* dot and sum against the model */
         memset(acc, 0, sizeof acc);
         for (int64_t i = 0; i < n; i++) acc[i % 16] = fmaf(x[i], z[i], acc[i % 16]);
@@ -357,6 +382,8 @@ static void test_row_kernels(void **state) {
                    nb__ew_log_softmax_bwd_avx512(z, x, n, 1.3f, r5));
         ACCUM_CASE("xent_grad", nb__ew_xent_grad_avx2(z, n, 3.1f, 0.25f, 0.5f, r2),
                    nb__ew_xent_grad_avx512(z, n, 3.1f, 0.25f, 0.5f, r5));
+        ACCUM_CASE("xent_grad_e", nb__ew_xent_grad_e_avx2(e2, n, 0.7f, 0.25f, 0.5f, r2),
+                   nb__ew_xent_grad_e_avx512(e2, n, 0.7f, 0.25f, 0.5f, r5));
 #undef ACCUM_CASE
         free(e2), free(e5), free(r2), free(r5);
     }
