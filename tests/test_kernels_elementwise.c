@@ -304,6 +304,58 @@ static void test_unary_vs_scalar(void **state) {
     nb_set_threads(0);
 }
 
+/* nb_k_unary_backward_store over a poisoned dx is bitwise the accumulating
+ * backward over zeros, for every op, on the scalar and every SIMD path, at 1
+ * and 2 threads (the store kernels: relu and GELU; the rest clear first). */
+static void test_unary_backward_store(void **state) {
+    (void)state;
+    float *x = buf(MAXN), *y = buf(MAXN), *dy = buf(MAXN), *acc = buf(MAXN), *st = buf(MAXN);
+    uint64_t seed = 21;
+    const int64_t big = 200003; /* enough work for two threads */
+    float *bx = malloc((size_t)big * sizeof *bx), *bdy = malloc((size_t)big * sizeof *bdy);
+    float *bacc = malloc((size_t)big * sizeof *bacc), *bst = malloc((size_t)big * sizeof *bst);
+    float *by = malloc((size_t)big * sizeof *by);
+    assert_true(bx && bdy && bacc && bst && by);
+    for (int path = NB_CPU_SCALAR; path <= NB_CPU_AVX512; path++) {
+        if (!nb__cpu_supports(path)) continue;
+        use(path);
+        for (size_t c = 0; c < sizeof un_cases / sizeof un_cases[0]; c++) {
+            const un_case *u = &un_cases[c];
+            for (int s = 0; s < NSIZES; s++) {
+                const int64_t n = sizes[s];
+                fill(x, n, &seed, u->lo, u->hi);
+                fill(dy, n, &seed, -1, 1);
+                nb_k_unary(u->op, n, x, y, u->p0, u->p1);
+                memset(acc, 0, (size_t)n * sizeof *acc);
+                for (int64_t i = 0; i < n; i++) st[i] = NAN;
+                st[n] = 777.0f; /* no store past n */
+                nb_k_unary_backward(u->op, n, x, y, dy, acc, u->p0, u->p1);
+                nb_k_unary_backward_store(u->op, n, x, y, dy, st, u->p0, u->p1);
+                if (!same_bits(st, acc, n) || st[n] != 777.0f)
+                    fail_msg("unary %d backward store n=%lld on %s differs from += over zeros",
+                             u->op, (long long)n, nb__cpu_path_name(path));
+            }
+            for (int t = 1; t <= 2; t++) {
+                nb_set_threads(t);
+                fill(bx, big, &seed, u->lo, u->hi);
+                fill(bdy, big, &seed, -1, 1);
+                nb_k_unary(u->op, big, bx, by, u->p0, u->p1);
+                memset(bacc, 0, (size_t)big * sizeof *bacc);
+                for (int64_t i = 0; i < big; i++) bst[i] = NAN;
+                nb_k_unary_backward(u->op, big, bx, by, bdy, bacc, u->p0, u->p1);
+                nb_k_unary_backward_store(u->op, big, bx, by, bdy, bst, u->p0, u->p1);
+                if (!same_bits(bst, bacc, big))
+                    fail_msg("unary %d backward store (%d threads) on %s differs", u->op, t,
+                             nb__cpu_path_name(path));
+            }
+            nb_set_threads(0);
+        }
+    }
+    nb__set_cpu_path(NB_CPU_AUTO);
+    free(x), free(y), free(dy), free(acc), free(st), free(bx), free(bdy), free(bacc), free(bst);
+    free(by);
+}
+
 /* Binary ops on [R, C] against same-shape, row-broadcast ([C]), column-
  * broadcast ([R, 1]) and scalar operands: forward and both gradients are
  * bitwise the scalar path's (the broadcast gradients sum in the same order). */
@@ -671,6 +723,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_vecmath_error_bounds),
     cmocka_unit_test(test_vecmath_special_values),
     cmocka_unit_test(test_unary_vs_scalar),
+    cmocka_unit_test(test_unary_backward_store),
     cmocka_unit_test(test_binary_vs_scalar),
     cmocka_unit_test(test_sum_vs_scalar),
     cmocka_unit_test(test_softmax_xent_vs_scalar),

@@ -401,6 +401,25 @@ void EW_FN(nb__ew_unary_backward)(nb_unop op, int64_t n, const float *x, const f
     (void)vp1;
 }
 
+/* The backward passes above with dx a cleared buffer, without reading it:
+ * what the graph uses when it hands an op an unwritten gradient (relu and
+ * GELU, the activations between the big layers, are the ones worth a loop). */
+void EW_FN(nb__ew_unary_backward_store)(nb_unop op, int64_t n, const float *x, const float *dy,
+                                        float *dx) {
+    const VF zero = VSET1(0.0f);
+    switch (op) {
+    case NB_UN_RELU: EW_FOR(n, ST(dx, VSEL(VCMP_GT(LD(x), zero), zero, VADD(zero, LD(dy))))); break;
+    case NB_UN_GELU_ERF:
+        EW_FOR(n, {
+            VF v = LD(x);
+            VF g = VFMA(LD(dy), v_gelu_erf_grad(v), zero);
+            ST(dx, VSEL(VCMP_LT(v, VSET1(-NB_GELU_D_T)), g, zero));
+        });
+        break;
+    default: break; /* nb_k_unary_backward_store clears and accumulates instead */
+    }
+}
+
 /* ---- binary ------------------------------------------------------------------- */
 void EW_FN(nb__ew_binary)(nb_binop op, int64_t n, float *o, const float *a, int64_t sa,
                           const float *b, int64_t sb) {

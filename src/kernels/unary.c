@@ -2,6 +2,7 @@
  * reference loops (the portable path), dispatch to the AVX2 / AVX-512 bodies in
  * elementwise_*.c, and OpenMP over contiguous chunks for large arrays. */
 #include <math.h>
+#include <string.h>
 
 #include "kernels/elementwise.h"
 #include "kernels/kernels.h"
@@ -203,6 +204,35 @@ void nb_k_unary(nb_unop op, int64_t n, const float *x, float *y, float p0, float
         int64_t lo, len;
         chunk(n, nt, t, &lo, &len);
         if (len > 0) f(op, len, x + lo, y + lo, p0, p1);
+    }
+}
+
+void nb_k_unary_backward_store(nb_unop op, int64_t n, const float *x, const float *y,
+                               const float *dy, float *dx, float p0, float p1) {
+    if (n <= 0) return;
+    void (*f)(nb_unop, int64_t, const float *, const float *, float *) = NULL;
+#ifdef NB__EW_HAVE_SIMD
+    if (op == NB_UN_RELU || op == NB_UN_GELU_ERF) {
+        const int path = nb__cpu_path();
+        if (path == NB_CPU_AVX512) f = nb__ew_unary_backward_store_avx512;
+        else if (path == NB_CPU_AVX2) f = nb__ew_unary_backward_store_avx2;
+    }
+#endif
+    if (!f) { /* the scalar path and the other ops: clear, then accumulate */
+        memset(dx, 0, (size_t)n * sizeof(float));
+        nb_k_unary_backward(op, n, x, y, dy, dx, p0, p1);
+        return;
+    }
+    const int nt = nb__threads_for((double)n * op_cost(op), NB_EW_MIN_PER_THREAD);
+    if (nt <= 1) {
+        f(op, n, x, dy, dx);
+        return;
+    }
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; t++) {
+        int64_t lo, len;
+        chunk(n, nt, t, &lo, &len);
+        if (len > 0) f(op, len, x + lo, dy + lo, dx + lo);
     }
 }
 

@@ -45,4 +45,9 @@ void nb_k_unary(nb_unop op, int64_t n, const float *x, float *y, float p0, float
 void nb_k_unary_backward(nb_unop op, int64_t n, const float *x, const float *y,
                          const float *dy, float *dx, float p0, float p1);
 
+/* The same gradient stored rather than added: bitwise what nb_k_unary_backward
+ * leaves in a dx of zeros, without reading dx first. */
+void nb_k_unary_backward_store(nb_unop op, int64_t n, const float *x, const float *y,
+                               const float *dy, float *dx, float p0, float p1);
+
 #endif

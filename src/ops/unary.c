@@ -16,8 +16,9 @@ int nb__unary_forward(nb_tensor *out) {
 void nb__unary_backward(nb_tensor *out) {
     nb_tensor *x = out->src[0];
     if (!x->grad) return;
-    nb_k_unary_backward((nb_unop)out->iarg[0], out->size, x->data, out->data, out->grad, x->grad,
-                        out->farg[0], out->farg[1]);
+    (nb__grad_overwrite(out, 0) ? nb_k_unary_backward_store : nb_k_unary_backward)(
+        (nb_unop)out->iarg[0], out->size, x->data, out->data, out->grad, x->grad, out->farg[0],
+        out->farg[1]);
 }
 
 nb_tensor *nb__unary(nb_ctx *ctx, const nb_op_def *op, nb_unop kind, nb_tensor *x, float p0,
@@ -31,16 +32,16 @@ nb_tensor *nb__unary(nb_ctx *ctx, const nb_op_def *op, nb_unop kind, nb_tensor *
     return nb__op_run(out);
 }
 
-static const nb_op_def op_neg = {"neg", nb__unary_forward, nb__unary_backward, 0};
-static const nb_op_def op_scale = {"scale", nb__unary_forward, nb__unary_backward, 0};
-static const nb_op_def op_add_scalar = {"add_scalar", nb__unary_forward, nb__unary_backward, 0};
-static const nb_op_def op_exp = {"exp", nb__unary_forward, nb__unary_backward, 0};
-static const nb_op_def op_log = {"log", nb__unary_forward, nb__unary_backward, 0};
-static const nb_op_def op_sqrt = {"sqrt", nb__unary_forward, nb__unary_backward, 0};
-static const nb_op_def op_square = {"square", nb__unary_forward, nb__unary_backward, 0};
-static const nb_op_def op_pow = {"pow", nb__unary_forward, nb__unary_backward, 0};
-static const nb_op_def op_abs = {"abs", nb__unary_forward, nb__unary_backward, 0};
-static const nb_op_def op_clamp = {"clamp", nb__unary_forward, nb__unary_backward, 0};
+static const nb_op_def op_neg = {"neg", nb__unary_forward, nb__unary_backward, 1u};
+static const nb_op_def op_scale = {"scale", nb__unary_forward, nb__unary_backward, 1u};
+static const nb_op_def op_add_scalar = {"add_scalar", nb__unary_forward, nb__unary_backward, 1u};
+static const nb_op_def op_exp = {"exp", nb__unary_forward, nb__unary_backward, 1u};
+static const nb_op_def op_log = {"log", nb__unary_forward, nb__unary_backward, 1u};
+static const nb_op_def op_sqrt = {"sqrt", nb__unary_forward, nb__unary_backward, 1u};
+static const nb_op_def op_square = {"square", nb__unary_forward, nb__unary_backward, 1u};
+static const nb_op_def op_pow = {"pow", nb__unary_forward, nb__unary_backward, 1u};
+static const nb_op_def op_abs = {"abs", nb__unary_forward, nb__unary_backward, 1u};
+static const nb_op_def op_clamp = {"clamp", nb__unary_forward, nb__unary_backward, 1u};
 
 nb_tensor *nb_neg(nb_ctx *ctx, nb_tensor *x) { return nb__unary(ctx, &op_neg, NB_UN_NEG, x, 0, 0); }
 nb_tensor *nb_scale(nb_ctx *ctx, nb_tensor *x, float s) {

@@ -6,6 +6,7 @@
 
 #define nb__ew_unary_avx512 emu_nb__ew_unary_avx512
 #define nb__ew_unary_backward_avx512 emu_nb__ew_unary_backward_avx512
+#define nb__ew_unary_backward_store_avx512 emu_nb__ew_unary_backward_store_avx512
 #define nb__ew_binary_avx512 emu_nb__ew_binary_avx512
 #define nb__ew_binary_grad_a_avx512 emu_nb__ew_binary_grad_a_avx512
 #define nb__ew_binary_grad_b_avx512 emu_nb__ew_binary_grad_b_avx512

@@ -112,6 +112,14 @@ static void run_unary(const un_case *u, const float *x, int64_t n, const float *
         nb__ew_unary_backward_avx512(u->op, n, xs + off, y2 + off, dy, d5 + off, u->p0, u->p1);
         expect_canaries(d5, n, off, "unary bwd");
         expect_same(d5 + off, d2 + off, n, "unary bwd vs avx2", n, off);
+        if (u->op == NB_UN_RELU || u->op == NB_UN_GELU_ERF) { /* the store kernels */
+            float *s2 = outbuf(n), *s5 = outbuf(n);
+            nb__ew_unary_backward_store_avx2(u->op, n, xs + off, dy, s2 + off);
+            nb__ew_unary_backward_store_avx512(u->op, n, xs + off, dy, s5 + off);
+            expect_canaries(s5, n, off, "unary bwd store");
+            expect_same(s5 + off, s2 + off, n, "unary bwd store vs avx2", n, off);
+            free(s2), free(s5);
+        }
         if (vs_scalar && u->exact && off == 0) {
             float *ys = outbuf(n), *ds = outbuf(n);
             memcpy(ds, dx0, (size_t)n * sizeof *ds);
