@@ -2,7 +2,10 @@
  * sigmoid, gelu, exp, softmax rows, fused softmax + cross-entropy, sum) on
  * large arrays beside memcpy of the same bytes, at 1 and 2 threads, medians.
  * Usage: elementwise [floats per array (16M)] [repetitions (7)]
- * Bytes are counted as read + written; memcpy moves half of them each way. */
+ * Bytes are counted as read + written; memcpy moves half of them each way.
+ * Each repetition times the kernel and then memcpy back to back; the ratio is
+ * the median of those per-pair ratios, so another process coming or going
+ * between repetitions moves both sides of a pair alike. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,16 +75,27 @@ static void copy(double bytes, int threads) {
     }
 }
 
-static double median_seconds(int k, int threads, int reps) {
-    double t[32];
-    for (int r = 0; r < reps; r++) {
-        const double t0 = now();
-        if (k < 0) copy(bytes_per[-k - 1] * (double)N, threads);
-        else run(k);
-        t[r] = now() - t0;
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof v[0], cmp_double);
+    return v[n / 2];
+}
+
+/* Medians of the kernel's and memcpy's times and of their per-pair ratio. */
+static void measure(int k, int threads, int reps, double *tk, double *tm, double *ratio) {
+    double a[32], b[32], r[32];
+    const double bytes = bytes_per[k] * (double)N;
+    for (int i = 0; i < reps; i++) {
+        double t0 = now();
+        run(k);
+        a[i] = now() - t0;
+        t0 = now();
+        copy(bytes, threads);
+        b[i] = now() - t0;
+        r[i] = b[i] / a[i];
     }
-    qsort(t, (size_t)reps, sizeof t[0], cmp_double);
-    return t[reps / 2];
+    *tk = median(a, reps);
+    *tm = median(b, reps);
+    *ratio = median(r, reps);
 }
 
 int main(int argc, char **argv) {
@@ -119,10 +133,10 @@ int main(int argc, char **argv) {
         for (int k = 0; k < K_COUNT; k++) {
             run(k); /* warm up: page faults, thread pool */
             const double bytes = bytes_per[k] * (double)N;
-            const double tk = median_seconds(k, threads, reps);
-            const double tm = median_seconds(-k - 1, threads, reps);
+            double tk, tm, ratio;
+            measure(k, threads, reps, &tk, &tm, &ratio);
             printf("%-22s %8d %10.2f %10.2f %7.2f\n", names[k], threads, bytes / tk * 1e-9,
-                   bytes / tm * 1e-9, tm / tk);
+                   bytes / tm * 1e-9, ratio);
         }
     }
     free(a), free(b), free(c), free(d), free(labels), free(lse), free(msrc), free(mdst);
