@@ -1,7 +1,8 @@
 /* bench/gemm: GFLOPS of nb_sgemm beside OpenBLAS's cblas_sgemm in the same run
  * (square sizes and the 784-256-128-10 MLP training products, 1 and 2 threads),
  * plus an FMA loop that measures this machine's peak per core.
- * Usage: gemm [seconds per measurement (0.3)] [repetitions (5)] [label filter] */
+ * Usage: gemm [seconds per measurement (0.3)] [repetitions (5)] [label filter]
+ *             [thread count: 1 or 2 (both)] */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,9 +156,13 @@ static void run(const shape *s, int threads, double out[3]) {
 int main(int argc, char **argv) {
     if (argc > 1) min_seconds = atof(argv[1]);
     if (argc > 2) reps = atoi(argv[2]);
-    const char *filter = argc > 3 ? argv[3] : NULL; /* only shapes whose label contains it */
-    if (reps < 1 || reps > 64 || !(min_seconds > 0)) {
-        fprintf(stderr, "usage: %s [seconds per measurement] [repetitions 1..64] [label filter]\n", argv[0]);
+    const char *filter = argc > 3 && argv[3][0] ? argv[3] : NULL; /* labels containing it */
+    const int only_threads = argc > 4 ? atoi(argv[4]) : 0; /* 1 or 2; 0: both */
+    if (reps < 1 || reps > 64 || !(min_seconds > 0) || only_threads < 0 || only_threads > 2) {
+        fprintf(stderr,
+                "usage: %s [seconds per measurement] [repetitions 1..64] [label filter] "
+                "[threads 1|2]\n",
+                argv[0]);
         return 2;
     }
     /* 64-byte aligned, as nabla's tensors are (its arena aligns every
@@ -229,6 +234,7 @@ int main(int argc, char **argv) {
     double pct_peak = 0.0;
     double mlp_min[3] = {1e9, 1e9, 1e9};
     for (int threads = 1; threads <= 2; threads++) {
+        if (only_threads && threads != only_threads) continue;
         nb_set_threads(threads);
         openblas_set_num_threads(threads);
         use_cpu_time = threads == 1;
@@ -240,12 +246,13 @@ int main(int argc, char **argv) {
             if (i >= nsquare && g[2] < mlp_min[threads]) mlp_min[threads] = g[2];
         }
     }
-    if (peak > 0)
+    if (pct_peak > 0)
         printf("\nN=1024, one thread: nabla at %.0f%% of the measured peak FMA rate\n",
                100.0 * pct_peak);
-    if (mlp_min[1] < 1e9)
-        printf("MLP shapes: worst nabla/OpenBLAS ratio %.2f (1 thread), %.2f (2 threads)\n",
-               mlp_min[1], mlp_min[2]);
+    for (int t = 1; t <= 2; t++)
+        if (mlp_min[t] < 1e9)
+            printf("MLP shapes: worst nabla/OpenBLAS ratio %.2f (%d thread%s)\n", mlp_min[t], t,
+                   t > 1 ? "s" : "");
     free(A);
     free(B);
     free(C);
