@@ -557,10 +557,7 @@ int nbc_text_train(const nbc_text_job *job) {
             exit_code = NBC_EXIT_FAIL;
             break;
         }
-        const double u0 = job->profile ? nbc_now() : 0.0;
-        const int urc = nbc_train_update(ctx, opt, sched, params, nparams, job->clip, step);
-        if (job->profile) opt_s += nbc_now() - u0;
-        if (urc) {
+        if (nbc_train_update(ctx, opt, sched, params, nparams, job->clip, step, job->profile ? &opt_s : NULL)) {
             exit_code = NBC_EXIT_FAIL;
             break;
         }

@@ -723,10 +723,7 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
                 exit_code = NBC_EXIT_FAIL;
                 break;
             }
-            const double u0 = c->profile ? nbc_now() : 0.0;
-            const int urc = nbc_train_update(ctx, opt, sched, params, nparams, c->clip, step);
-            if (c->profile) opt_s += nbc_now() - u0;
-            if (urc) {
+            if (nbc_train_update(ctx, opt, sched, params, nparams, c->clip, step, c->profile ? &opt_s : NULL)) {
                 exit_code = NBC_EXIT_FAIL;
                 break;
             }

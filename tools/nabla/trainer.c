@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "report.h" /* nbc_now */
 #include "trainer.h"
 
 int nbc_train_state_init(nb_ctx *ctx, const nbc_net *net, const nb_optim_config *ocfg, nbc_sched_builder build,
@@ -47,13 +48,15 @@ int nbc_out_paths(const char *out_dir, char *model, char *metrics, char *svg) {
 }
 
 int nbc_train_update(nb_ctx *ctx, nb_optim *opt, nb_schedule *sched, nb_tensor *const *params, int nparams,
-                     double clip, int64_t step) {
+                     double clip, int64_t step, double *seconds) {
+    const double t0 = seconds ? nbc_now() : 0.0;
     if (clip > 0.0) nb_clip_grad_norm(params, nparams, (float)clip);
     if (nb_optim_step(opt)) {
         fprintf(stderr, "nabla train: optimizer step %lld: %s\n", (long long)step + 1, nb_error_message(ctx));
         return -1;
     }
     nb_schedule_step(sched, 0.0);
+    if (seconds) *seconds += nbc_now() - t0;
     return 0;
 }
 

@@ -30,9 +30,10 @@ int nbc_train_state_init(nb_ctx *ctx, const nbc_net *net, const nb_optim_config 
 int nbc_out_paths(const char *out_dir, char *model, char *metrics, char *svg);
 
 /* Clips the gradients to `clip` (when > 0), steps the optimizer and the
- * schedule; -1 after "nabla train: optimizer step N: ..." (N = step + 1). */
+ * schedule, adding the seconds it took to *seconds unless that is NULL; -1
+ * after "nabla train: optimizer step N: ..." (N = step + 1). */
 int nbc_train_update(nb_ctx *ctx, nb_optim *opt, nb_schedule *sched, nb_tensor *const *params, int nparams,
-                     double clip, int64_t step);
+                     double clip, int64_t step, double *seconds);
 
 /* --profile: the training graph's per-op table and the optimizer's time per
  * step (opt_s seconds over `steps` updates, including clipping), on stderr. */
