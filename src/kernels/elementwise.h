@@ -52,7 +52,8 @@ int nb__ew_unary_vectorised(nb_unop op);
                                      const float *dy, float *dx, float p0, float p1);        \
     /* relu and GELU (erf) only: dx = f'(x)·dy, the bits of adding to a cleared dx */        \
     void nb__ew_unary_backward_store_##isa(nb_unop op, int64_t n, const float *x,             \
-                                           const float *dy, float *dx);                      \
+                                           const float *y, const float *dy, float *dx,       \
+                                           float p0, float p1);                              \
     /* o[i] = a[i*sa] op b[i*sb], sa and sb in {0, 1} */                                     \
     void nb__ew_binary_##isa(nb_binop op, int64_t n, float *o, const float *a, int64_t sa,   \
                              const float *b, int64_t sb);                                    \

@@ -404,8 +404,9 @@ void EW_FN(nb__ew_unary_backward)(nb_unop op, int64_t n, const float *x, const f
 /* The backward passes above with dx a cleared buffer, without reading it:
  * what the graph uses when it hands an op an unwritten gradient (relu and
  * GELU, the activations between the big layers, are the ones worth a loop). */
-void EW_FN(nb__ew_unary_backward_store)(nb_unop op, int64_t n, const float *x, const float *dy,
-                                        float *dx) {
+void EW_FN(nb__ew_unary_backward_store)(nb_unop op, int64_t n, const float *x, const float *y,
+                                        const float *dy, float *dx, float p0, float p1) {
+    (void)y, (void)p0, (void)p1; /* the backward kernels' signature; relu and GELU need x only */
     const VF zero = VSET1(0.0f);
     switch (op) {
     case NB_UN_RELU: EW_FOR(n, ST(dx, VSEL(VCMP_GT(LD(x), zero), zero, VADD(zero, LD(dy))))); break;

@@ -207,32 +207,20 @@ void nb_k_unary(nb_unop op, int64_t n, const float *x, float *y, float p0, float
     }
 }
 
-void nb_k_unary_backward_store(nb_unop op, int64_t n, const float *x, const float *y,
-                               const float *dy, float *dx, float p0, float p1) {
-    if (n <= 0) return;
-    void (*f)(nb_unop, int64_t, const float *, const float *, float *) = NULL;
-#ifdef NB__EW_HAVE_SIMD
-    if (op == NB_UN_RELU || op == NB_UN_GELU_ERF) {
-        const int path = nb__cpu_path();
-        if (path == NB_CPU_AVX512) f = nb__ew_unary_backward_store_avx512;
-        else if (path == NB_CPU_AVX2) f = nb__ew_unary_backward_store_avx2;
-    }
-#endif
-    if (!f) { /* the scalar path and the other ops: clear, then accumulate */
-        memset(dx, 0, (size_t)n * sizeof(float));
-        nb_k_unary_backward(op, n, x, y, dy, dx, p0, p1);
-        return;
-    }
+/* f over [0, n), split in 64-byte-aligned chunks over threads above the
+ * threshold (accumulating and storing backward kernels alike). */
+static void run_backward(unary_bwd_fn f, nb_unop op, int64_t n, const float *x, const float *y,
+                         const float *dy, float *dx, float p0, float p1) {
     const int nt = nb__threads_for((double)n * op_cost(op), NB_EW_MIN_PER_THREAD);
     if (nt <= 1) {
-        f(op, n, x, dy, dx);
+        f(op, n, x, y, dy, dx, p0, p1);
         return;
     }
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int t = 0; t < nt; t++) {
         int64_t lo, len;
         chunk(n, nt, t, &lo, &len);
-        if (len > 0) f(op, len, x + lo, dy + lo, dx + lo);
+        if (len > 0) f(op, len, x + lo, y + lo, dy + lo, dx + lo, p0, p1);
     }
 }
 
@@ -247,15 +235,24 @@ void nb_k_unary_backward(nb_unop op, int64_t n, const float *x, const float *y,
         else if (path == NB_CPU_AVX2) f = nb__ew_unary_backward_avx2;
     }
 #endif
-    const int nt = nb__threads_for((double)n * op_cost(op), NB_EW_MIN_PER_THREAD);
-    if (nt <= 1) {
-        f(op, n, x, y, dy, dx, p0, p1);
+    run_backward(f, op, n, x, y, dy, dx, p0, p1);
+}
+
+void nb_k_unary_backward_store(nb_unop op, int64_t n, const float *x, const float *y,
+                               const float *dy, float *dx, float p0, float p1) {
+    if (n <= 0) return;
+    unary_bwd_fn f = NULL;
+#ifdef NB__EW_HAVE_SIMD
+    if (op == NB_UN_RELU || op == NB_UN_GELU_ERF) {
+        const int path = nb__cpu_path();
+        if (path == NB_CPU_AVX512) f = nb__ew_unary_backward_store_avx512;
+        else if (path == NB_CPU_AVX2) f = nb__ew_unary_backward_store_avx2;
+    }
+#endif
+    if (!f) { /* the scalar path and the other ops: clear, then accumulate */
+        memset(dx, 0, (size_t)n * sizeof(float));
+        nb_k_unary_backward(op, n, x, y, dy, dx, p0, p1);
         return;
     }
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int t = 0; t < nt; t++) {
-        int64_t lo, len;
-        chunk(n, nt, t, &lo, &len);
-        if (len > 0) f(op, len, x + lo, y + lo, dy + lo, dx + lo, p0, p1);
-    }
+    run_backward(f, op, n, x, y, dy, dx, p0, p1);
 }

@@ -114,8 +114,8 @@ static void run_unary(const un_case *u, const float *x, int64_t n, const float *
         expect_same(d5 + off, d2 + off, n, "unary bwd vs avx2", n, off);
         if (u->op == NB_UN_RELU || u->op == NB_UN_GELU_ERF) { /* the store kernels */
             float *s2 = outbuf(n), *s5 = outbuf(n);
-            nb__ew_unary_backward_store_avx2(u->op, n, xs + off, dy, s2 + off);
-            nb__ew_unary_backward_store_avx512(u->op, n, xs + off, dy, s5 + off);
+            nb__ew_unary_backward_store_avx2(u->op, n, xs + off, y2 + off, dy, s2 + off, 0, 0);
+            nb__ew_unary_backward_store_avx512(u->op, n, xs + off, y2 + off, dy, s5 + off, 0, 0);
             expect_canaries(s5, n, off, "unary bwd store");
             expect_same(s5 + off, s2 + off, n, "unary bwd store vs avx2", n, off);
             free(s2), free(s5);
