@@ -25,6 +25,13 @@ void nb_k_add_rows(int64_t nrows, int64_t len, float *dst, int64_t dst_stride,
     }
 }
 
+void nb_k_store_grad(float *dst, const float *src, int64_t n, int negate) {
+    if (negate)
+        for (int64_t i = 0; i < n; i++) dst[i] = 0.0f - src[i];
+    else
+        for (int64_t i = 0; i < n; i++) dst[i] = 0.0f + src[i];
+}
+
 #define MAX_WALK_DIMS 8
 
 /* Shared odometer walk; `add` selects += over =. */

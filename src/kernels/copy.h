@@ -17,6 +17,11 @@ void nb_k_copy_rows(int64_t nrows, int64_t len, float *dst, int64_t dst_stride,
 void nb_k_add_rows(int64_t nrows, int64_t len, float *dst, int64_t dst_stride,
                    const float *src, int64_t src_stride);
 
+/* dst[i] = 0 + src[i] (or 0 − src[i] with negate): what clearing dst and then
+ * adding (subtracting) src leaves, bit for bit (0 + −0 is +0), in one pass —
+ * for ops storing a gradient the graph handed over unwritten. */
+void nb_k_store_grad(float *dst, const float *src, int64_t n, int negate);
+
 /* For every index i of `shape` (ndim <= 8 dims, row-major order):
  * dst[Σ i_d·dst_strides[d]] = src[Σ i_d·src_strides[d]]. With permuted strides
  * on one side this is a transpose. Destinations must be distinct elements. */

@@ -4,6 +4,7 @@
 
 #include "core/engine.h"
 #include "kernels/broadcast.h"
+#include "kernels/copy.h"
 
 /* Per-output-dim strides of an input aligned right against out, 0 where the
  * input is broadcast (absent or size 1). */
@@ -23,15 +24,6 @@ static int binary_forward(nb_tensor *out) {
     return NB_OK;
 }
 
-/* dst = 0 ± g, the value clearing then adding (or subtracting) would leave
- * (0 + −0 is +0), without the clearing pass. */
-static void store_grad(float *dst, const float *g, int64_t n, int negate) {
-    if (negate)
-        for (int64_t i = 0; i < n; i++) dst[i] = 0.0f - g[i];
-    else
-        for (int64_t i = 0; i < n; i++) dst[i] = 0.0f + g[i];
-}
-
 static void binary_backward(nb_tensor *out) {
     nb_tensor *a = out->src[0], *b = out->src[1];
     int64_t sa[NB_MAX_DIMS], sb[NB_MAX_DIMS];
@@ -43,7 +35,7 @@ static void binary_backward(nb_tensor *out) {
      * broadcast dims) is cleared and then accumulated as usual */
     if (da && nb__grad_overwrite(out, 0)) {
         if (a->size == out->size) {
-            store_grad(da, out->grad, out->size, 0);
+            nb_k_store_grad(da, out->grad, out->size, 0);
             da = NULL;
         } else {
             memset(da, 0, (size_t)a->size * sizeof(float));
@@ -51,7 +43,7 @@ static void binary_backward(nb_tensor *out) {
     }
     if (db && nb__grad_overwrite(out, 1)) {
         if (b->size == out->size) {
-            store_grad(db, out->grad, out->size, out->iarg[0] == NB_BIN_SUB);
+            nb_k_store_grad(db, out->grad, out->size, out->iarg[0] == NB_BIN_SUB);
             db = NULL;
         } else {
             memset(db, 0, (size_t)b->size * sizeof(float));

@@ -20,8 +20,8 @@ static int reshape_forward(nb_tensor *out) {
 static void reshape_backward(nb_tensor *out) {
     nb_tensor *x = out->src[0];
     if (!x->grad) return;
-    if (nb__grad_overwrite(out, 0)) /* 0 + g: what clearing then adding gives */
-        for (int64_t i = 0; i < x->size; i++) x->grad[i] = 0.0f + out->grad[i];
+    if (nb__grad_overwrite(out, 0))
+        nb_k_store_grad(x->grad, out->grad, x->size, 0);
     else
         nb_k_add_rows(1, x->size, x->grad, 0, out->grad, 0);
 }
