@@ -51,6 +51,15 @@ static tap tap_of(const nb_k_conv_geom *g, int64_t i, int64_t j) {
     return t;
 }
 
+/* In a tap's valid rows, the columns whose input lies in the padding. */
+static void zero_pad_columns(float *row, const tap *t, int64_t ow) {
+    for (int64_t y = t->y0; y < t->y1; y++) {
+        float *r = row + y * ow;
+        for (int64_t q = 0; q < t->x0; q++) r[q] = 0.0f;
+        for (int64_t q = t->x1; q < ow; q++) r[q] = 0.0f;
+    }
+}
+
 static void im2col_plane_same(const nb_k_conv_geom *g, const float *plane, int64_t ci, float *col,
                               int64_t ldcol) {
     const int64_t ow = g->ow, p = g->oh * ow;
@@ -66,11 +75,7 @@ static void im2col_plane_same(const nb_k_conv_geom *g, const float *plane, int64
             memset(row, 0, (size_t)lo * sizeof(float));
             memcpy(row + lo, plane + lo + t.shift, (size_t)(hi - lo) * sizeof(float));
             memset(row + hi, 0, (size_t)(p - hi) * sizeof(float));
-            for (int64_t y = t.y0; y < t.y1; y++) {
-                float *r = row + y * ow;
-                for (int64_t q = 0; q < t.x0; q++) r[q] = 0.0f;
-                for (int64_t q = t.x1; q < ow; q++) r[q] = 0.0f;
-            }
+            zero_pad_columns(row, &t, ow);
         }
     }
 }
@@ -121,11 +126,7 @@ static void col2im_plane_same(const nb_k_conv_geom *g, float *col, int64_t ldcol
             float *row = col + ((ci * g->kh + i) * g->kw + j) * ldcol;
             const tap t = tap_of(g, i, j);
             if (t.y0 >= t.y1 || t.x0 >= t.x1) continue;
-            for (int64_t y = t.y0; y < t.y1; y++) {
-                float *r = row + y * ow;
-                for (int64_t q = 0; q < t.x0; q++) r[q] = 0.0f;
-                for (int64_t q = t.x1; q < ow; q++) r[q] = 0.0f;
-            }
+            zero_pad_columns(row, &t, ow);
             const int64_t lo = t.y0 * ow + t.x0, hi = (t.y1 - 1) * ow + t.x1;
             float *dst = plane + lo + t.shift;
             const float *src = row + lo;

@@ -23,6 +23,11 @@ static int threads(const nb_k_pool_geom *g, int64_t planes) {
  * the branches would mispredict half the time. */
 static inline int take(float v, float m) { return (v > m) | (v != v); }
 
+/* The Fashion-MNIST CNN's pooling: 2×2 windows, stride 2, no padding. */
+static int is_2x2(const nb_k_pool_geom *g) {
+    return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0;
+}
+
 static void max_pool_2x2(const nb_k_pool_geom *g, const float *x, float *y, int32_t *arg) {
     const int64_t w = g->w, ow = g->ow;
     for (int64_t oy = 0; oy < g->oh; oy++) {
@@ -86,8 +91,7 @@ static void max_pool_plane(const nb_k_pool_geom *g, const float *x, float *y, in
 void nb_k_max_pool(const nb_k_pool_geom *g, int64_t planes, const float *x, float *y,
                    int32_t *arg) {
     const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
-    const int fast = g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 &&
-                     g->pw == 0;
+    const int fast = is_2x2(g);
     const int nt = threads(g, planes);
     NB__EW_PARALLEL_FOR(c, planes, {
         if (fast)
@@ -125,8 +129,7 @@ void nb_k_max_pool_backward(const nb_k_pool_geom *g, int64_t planes, const float
                             const int32_t *arg, float *dx, int overwrite) {
     const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
     const int nt = threads(g, planes);
-    const int fast = g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 &&
-                     g->pw == 0;
+    const int fast = is_2x2(g);
     if (overwrite && fast) {
         NB__EW_PARALLEL_FOR(c, planes,
                             max_pool_2x2_backward_store(g, dy + c * ohw, arg + c * ohw, dx + c * hw));
