@@ -3,6 +3,8 @@
  * (padding, strides, overlapping windows, ties resolved to the first maximum,
  * NaN), and the error messages. */
 #include "test_util.h"
+#include "kernels/kernels.h" /* nb__set_cpu_path */
+#include "kernels/pool.h"
 #include "nabla/conv.h"
 
 #define ASSERT_ERR(ctx, code, text)                                                        \
@@ -269,6 +271,61 @@ static void test_max_pool_relu_commute(void **state) {
     }
 }
 
+/* The 2×2 stride-2 max pool's AVX2 rows (full and masked tails: ow = 1..17
+ * and 7, 14 of the CNN) against the portable loop, bitwise: values, argmax
+ * indices and the stored gradient, on values with ties, NaNs and -0. The
+ * gradient buffers start poisoned, so an input left unwritten shows. */
+static void test_max_pool_2x2_paths(void **state) {
+    (void)state;
+    if (nb__set_cpu_path(NB_CPU_AVX2) != NB_OK) {
+        skip();
+        return;
+    }
+    nb__set_cpu_path(NB_CPU_AUTO);
+    const int hw[][2] = {{28, 28}, {14, 14}, {2, 2}, {3, 5}, {5, 3}, {13, 15}, {6, 34}, {4, 35}};
+    uint64_t seed = 91;
+    for (size_t t = 0; t < sizeof hw / sizeof hw[0]; t++) {
+        const int h = hw[t][0], w = hw[t][1], planes = 3;
+        const nb_k_pool_geom g = {h, w, 2, 2, 2, 2, 0, 0, h / 2, w / 2};
+        const int64_t n = (int64_t)planes * h * w, m = (int64_t)planes * g.oh * g.ow;
+        float *x = malloc((size_t)n * sizeof *x), *dy = malloc((size_t)m * sizeof *dy);
+        float *y[2], *dx[2];
+        int32_t *arg[2];
+        for (int64_t i = 0; i < n; i++) {
+            const uint32_t r = nbt_rand_u32(&seed) % 16;
+            x[i] = r == 0 ? NAN : r == 1 ? -0.0f : (float)(r % 5) - 2.0f; /* many ties */
+        }
+        for (int64_t i = 0; i < m; i++) dy[i] = (i % 3 == 0) ? -0.0f : nbt_uniform(&seed, -1, 1);
+        const int paths[2] = {NB_CPU_SCALAR, NB_CPU_AVX2};
+        for (int p = 0; p < 2; p++) {
+            assert_int_equal(nb__set_cpu_path(paths[p]), NB_OK);
+            y[p] = malloc((size_t)m * sizeof(float)), arg[p] = malloc((size_t)m * sizeof(int32_t));
+            dx[p] = malloc((size_t)n * sizeof(float));
+            for (int64_t i = 0; i < n; i++) dx[p][i] = 12345.0f;
+            nb_k_max_pool(&g, planes, x, y[p], arg[p]);
+            nb_k_max_pool_backward(&g, planes, dy, arg[p], dx[p], 1);
+        }
+        nb__set_cpu_path(NB_CPU_AUTO);
+        assert_memory_equal(y[0], y[1], (size_t)m * sizeof(float));
+        assert_memory_equal(arg[0], arg[1], (size_t)m * sizeof(int32_t));
+        assert_memory_equal(dx[0], dx[1], (size_t)n * sizeof(float));
+        for (int64_t i = 0; i < n; i++) assert_true(dx[0][i] != 12345.0f);
+        /* and the scalar path is right: against the reference in double */
+        pspec s = {1, planes, h, w, 2, 2, 2, 2, 0, 0};
+        double *ry = calloc((size_t)m, sizeof *ry), *rdx = calloc((size_t)n, sizeof *rdx);
+        for (int64_t i = 0; i < n; i++)
+            if (isnan(x[i])) x[i] = 7.0f; /* the reference has no NaN rule */
+        nb_k_max_pool(&g, planes, x, y[0], arg[0]);
+        nb_k_max_pool_backward(&g, planes, dy, arg[0], dx[0], 1);
+        ref_pool(&s, 1, x, dy, ry, rdx);
+        for (int64_t i = 0; i < m; i++) assert_true(y[0][i] == (float)ry[i]);
+        for (int64_t i = 0; i < n; i++) assert_true(dx[0][i] == (float)rdx[i]);
+        free(ry), free(rdx);
+        for (int p = 0; p < 2; p++) free(y[p]), free(arg[p]), free(dx[p]);
+        free(x), free(dy);
+    }
+}
+
 static void test_pool_errors(void **state) {
     (void)state;
     nb_ctx *ctx = nb_ctx_new();
@@ -303,6 +360,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_flatten),
     cmocka_unit_test(test_pool_chain),
     cmocka_unit_test(test_max_pool_relu_commute),
+    cmocka_unit_test(test_max_pool_2x2_paths),
     cmocka_unit_test(test_pool_errors),
 };
 NB_TEST_MAIN(tests)

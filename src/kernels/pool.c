@@ -1,7 +1,8 @@
 /* kernels/pool.c — pooling loops. Planes are independent (each writes only
  * its own output and its own dx plane), so they split over threads without
  * atomics (on one thread no OpenMP construct is entered: NB__EW_PARALLEL_FOR).
- * 2×2 stride-2 max pooling, the common CNN case, has its own loop. */
+ * 2×2 stride-2 max pooling, the common CNN case, has its own loop, with
+ * AVX2 rows where the CPU has them (pool_avx2.c; bitwise the same). */
 #include <math.h>
 #include <string.h>
 
@@ -28,11 +29,29 @@ static int is_2x2(const nb_k_pool_geom *g) {
     return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0;
 }
 
-static void max_pool_2x2(const nb_k_pool_geom *g, const float *x, float *y, int32_t *arg) {
+/* Whether the AVX2 rows of pool_avx2.c run on this CPU. */
+static int simd_rows(void) {
+#if defined(__x86_64__)
+    return nb__cpu_path() >= NB_CPU_AVX2;
+#else
+    return 0;
+#endif
+}
+
+static void max_pool_2x2(const nb_k_pool_geom *g, const float *x, float *y, int32_t *arg,
+                         int simd) {
+    (void)simd;
     const int64_t w = g->w, ow = g->ow;
     for (int64_t oy = 0; oy < g->oh; oy++) {
         const float *r0 = x + 2 * oy * w, *r1 = r0 + w;
         float *yr = y + oy * ow;
+#if defined(__x86_64__)
+        if (simd) {
+            nb__max_pool_2x2_row_avx2(r0, r1, ow, yr, arg ? arg + oy * ow : NULL,
+                                      (int32_t)(2 * oy * w), (int32_t)w);
+            continue;
+        }
+#endif
         if (!arg) {
             for (int64_t ox = 0; ox < ow; ox++) {
                 const float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
@@ -91,11 +110,11 @@ static void max_pool_plane(const nb_k_pool_geom *g, const float *x, float *y, in
 void nb_k_max_pool(const nb_k_pool_geom *g, int64_t planes, const float *x, float *y,
                    int32_t *arg) {
     const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
-    const int fast = is_2x2(g);
+    const int fast = is_2x2(g), simd = simd_rows();
     const int nt = threads(g, planes);
     NB__EW_PARALLEL_FOR(c, planes, {
         if (fast)
-            max_pool_2x2(g, x + c * hw, y + c * ohw, arg ? arg + c * ohw : NULL);
+            max_pool_2x2(g, x + c * hw, y + c * ohw, arg ? arg + c * ohw : NULL, simd);
         else
             max_pool_plane(g, x + c * hw, y + c * ohw, arg ? arg + c * ohw : NULL);
     });
@@ -105,13 +124,19 @@ void nb_k_max_pool(const nb_k_pool_geom *g, int64_t planes, const float *x, floa
  * stored (dy at the argmax, 0 elsewhere) in one pass, no clearing pass; an odd
  * last row or column, which no window reads, gets 0. */
 static void max_pool_2x2_backward_store(const nb_k_pool_geom *g, const float *dy,
-                                        const int32_t *arg, float *dx) {
+                                        const int32_t *arg, float *dx, int simd) {
+    (void)simd;
     const int64_t w = g->w, ow = g->ow;
     for (int64_t oy = 0; oy < g->oh; oy++) {
         float *r0 = dx + 2 * oy * w, *r1 = r0 + w;
         const float *gy = dy + oy * ow;
         const int32_t *a = arg + oy * ow;
         const int32_t base = (int32_t)(2 * oy * w);
+#if defined(__x86_64__)
+        if (simd) {
+            nb__max_pool_2x2_backward_row_avx2(r0, r1, ow, gy, a, base, (int32_t)w);
+        } else
+#endif
         for (int64_t ox = 0; ox < ow; ox++) {
             const int32_t k = a[ox] - base - 2 * (int32_t)ox; /* 0, 1, w or w + 1 */
             const float v = 0.0f + gy[ox];                    /* as 0 + dy after clearing */
@@ -129,10 +154,10 @@ void nb_k_max_pool_backward(const nb_k_pool_geom *g, int64_t planes, const float
                             const int32_t *arg, float *dx, int overwrite) {
     const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
     const int nt = threads(g, planes);
-    const int fast = is_2x2(g);
+    const int fast = is_2x2(g), simd = simd_rows();
     if (overwrite && fast) {
-        NB__EW_PARALLEL_FOR(c, planes,
-                            max_pool_2x2_backward_store(g, dy + c * ohw, arg + c * ohw, dx + c * hw));
+        NB__EW_PARALLEL_FOR(c, planes, max_pool_2x2_backward_store(g, dy + c * ohw, arg + c * ohw,
+                                                                   dx + c * hw, simd));
         return;
     }
     NB__EW_PARALLEL_FOR(c, planes, {
