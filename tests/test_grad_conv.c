@@ -2,8 +2,10 @@
  * depthwise, no bias and the 1×1 direct path; forward and backward values
  * against a naive nested-loop convolution in double over odd sizes,
  * batches split into sample groups, and the dWᵀ path of short patches; graph replay
- * with new data; and the error messages. */
+ * with new data; the fused 2×2 max-pool (opts.max_pool) bitwise against conv2d
+ * then max_pool2d; and the error messages. */
 #include "test_util.h"
+#include "core/engine.h" /* nb_op_def: the op's name */
 #include "nabla/conv.h"
 
 #define ASSERT_ERR(ctx, code, text)                                                        \
@@ -233,6 +235,115 @@ static void test_conv2d_replay(void **state) {
     nb_ctx_free(ctx);
 }
 
+/* One network, loss = Σ pool(conv(x))⊙r, built either fused or as two ops in
+ * a context of its own from the same seed; its output and gradients. */
+typedef struct pooled_run {
+    nb_ctx *ctx;
+    nb_tensor *x, *w, *b, *y;
+} pooled_run;
+
+static pooled_run pooled_conv(const spec *s, uint64_t seed, int fused) {
+    pooled_run p = {nb_ctx_new(), NULL, NULL, NULL, NULL};
+    const int G = dflt(s->opt.groups);
+    p.x = nbt_param(p.ctx, &seed, -1.0f, 1.0f, 4, (int64_t[]){s->n, s->c, s->h, s->w});
+    p.w = nbt_param(p.ctx, &seed, -1.0f, 1.0f, 4, (int64_t[]){s->o, s->c / G, s->kh, s->kw});
+    p.b = s->bias ? nbt_param(p.ctx, &seed, -1.0f, 1.0f, 1, (int64_t[]){s->o}) : NULL;
+    nb_conv2d_opts o = s->opt;
+    o.max_pool = fused ? 2 : 0;
+    p.y = nb_conv2d(p.ctx, p.x, p.w, p.b, &o);
+    if (!fused) p.y = nb_max_pool2d(p.ctx, p.y, 2, 2, 2, 2, 0, 0);
+    NBT_ASSERT_OK(p.ctx);
+    nb_tensor *r = nb_tensor_new(p.ctx, 4, p.y->shape);
+    nbt_fill_uniform(r, &seed, -1.0f, 1.0f);
+    nb_graph *g = nb_graph_new(p.ctx, nb_sum(p.ctx, nb_mul(p.ctx, p.y, r)));
+    NBT_ASSERT_OK(p.ctx);
+    for (int step = 0; step < 2; step++) { /* a replay must give the same again */
+        nb_graph_zero_grad(g);
+        assert_int_equal(nb_graph_forward(g), NB_OK);
+        assert_int_equal(nb_graph_backward(g), NB_OK);
+    }
+    return p;
+}
+
+static void assert_same(const char *what, const nb_tensor *a, const nb_tensor *b, int grad) {
+    assert_int_equal(a->size, b->size);
+    if (memcmp(grad ? a->grad : a->data, grad ? b->grad : b->data, (size_t)a->size * sizeof(float)))
+        fail_msg("fused conv2d+maxpool: %s%s differs from conv2d then max_pool2d", what,
+                 grad ? " gradient" : "");
+}
+
+/* conv2d with max_pool = 2 is bitwise conv2d then max_pool2d(2, 2): odd
+ * output sizes (a row and column no window reads), stride, groups, dilation,
+ * 1×1 (which then takes the column path, so its dW and db sum in another
+ * order than the unfused direct path's: compared to 1e-5), no bias, batches over several
+ * sample groups, at 1 and 2 threads; and a finite-difference check. */
+static void test_conv2d_maxpool_fused(void **state) {
+    (void)state;
+    const spec cases[] = {
+        {2, 3, 6, 6, 4, 3, 3, {.pad_h = 1, .pad_w = 1}, 1},
+        {3, 2, 7, 9, 5, 3, 3, {0}, 1}, /* 5x7 output */
+        {5, 4, 12, 11, 6, 3, 3, {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = 2}, 1},
+        {3, 4, 6, 7, 5, 1, 1, {0}, 1},
+        {2, 2, 9, 9, 3, 3, 3, {.dil_h = 2, .dil_w = 2}, 0},
+        {37, 1, 28, 28, 8, 3, 3, {.pad_h = 1, .pad_w = 1}, 1}, /* dWᵀ path, many groups */
+    };
+    for (int threads = 1; threads <= 2; threads++) {
+        nb_set_threads(threads);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            pooled_run f = pooled_conv(&cases[i], 500 + i, 1), u = pooled_conv(&cases[i], 500 + i, 0);
+            assert_string_equal(f.y->op->name, "conv2d+maxpool2");
+            assert_int_equal(f.y->ndim, 4);
+            for (int d = 0; d < 4; d++) assert_int_equal(f.y->shape[d], u.y->shape[d]);
+            assert_same("y", f.y, u.y, 0);
+            assert_same("x", f.x, u.x, 1);
+            if (cases[i].kh == 1) { /* unfused, the 1x1 sums dW and db over the batch in one go */
+                for (int64_t j = 0; j < f.w->size; j++) assert_float_equal(f.w->grad[j], u.w->grad[j], 1e-5);
+                for (int64_t j = 0; j < f.b->size; j++) assert_float_equal(f.b->grad[j], u.b->grad[j], 1e-5);
+                nb_ctx_free(f.ctx), nb_ctx_free(u.ctx);
+                continue;
+            }
+            assert_same("weight", f.w, u.w, 1);
+            if (f.b) assert_same("bias", f.b, u.b, 1);
+            nb_ctx_free(f.ctx), nb_ctx_free(u.ctx);
+        }
+    }
+    nb_set_threads(0);
+    /* finite differences on values away from ties, so that no window's
+     * maximum changes hands under a perturbation: the first seed whose
+     * windows keep their four values 0.045 apart (eps = 1e-2 moves
+     * each by at most 0.01 through x and through w) */
+    nb_ctx *ctx = NULL;
+    nb_tensor *x = NULL, *w = NULL, *b = NULL, *y = NULL;
+    uint64_t seed = 0;
+    for (uint64_t s0 = 600; s0 < 700 && !y; s0++) {
+        seed = s0;
+        ctx = nb_ctx_new();
+        x = nbt_param(ctx, &seed, -1.0f, 1.0f, 4, (int64_t[]){2, 2, 5, 6});
+        w = nbt_param(ctx, &seed, -1.0f, 1.0f, 4, (int64_t[]){3, 2, 2, 2});
+        b = nbt_param(ctx, &seed, -1.0f, 1.0f, 1, (int64_t[]){3});
+        nb_tensor *full = nb_conv2d(ctx, x, w, b, NULL); /* [2,3,4,5] */
+        NBT_ASSERT_OK(ctx);
+        int tie = 0;
+        for (int64_t pl = 0; pl < 6; pl++)
+            for (int q = 0; q < 4; q++) { /* window (q / 2, q % 2) */
+                float v[4];
+                for (int k = 0; k < 4; k++)
+                    v[k] = full->data[pl * 20 + (2 * (q / 2) + k / 2) * 5 + 2 * (q % 2) + k % 2];
+                for (int i = 0; i < 4; i++)
+                    for (int j = i + 1; j < 4; j++) tie |= fabsf(v[i] - v[j]) < 0.045f;
+            }
+        if (!tie) y = nb_conv2d(ctx, x, w, b, &(nb_conv2d_opts){.max_pool = 2});
+        else nb_ctx_free(ctx);
+    }
+    assert_non_null(y);
+    NBT_ASSERT_OK(ctx);
+    nb_tensor *r = nb_tensor_new(ctx, 4, y->shape);
+    nbt_fill_uniform(r, &seed, -1.0f, 1.0f);
+    nb_tensor *wrt[3] = {x, w, b};
+    nbt_check_grads(ctx, nb_sum(ctx, nb_mul(ctx, y, r)), wrt, 3, "conv2d+maxpool2");
+    nb_ctx_free(ctx);
+}
+
 static void test_conv2d_errors(void **state) {
     (void)state;
     nb_ctx *ctx = nb_ctx_new();
@@ -263,6 +374,10 @@ static void test_conv2d_errors(void **state) {
     ASSERT_ERR(ctx, NB_ERR_ARG, "padding must be >= 0, got pad_h=-1 pad_w=0");
     assert_null(nb_conv2d(ctx, x, w, nb_tensor_1d(ctx, 4), NULL));
     ASSERT_ERR(ctx, NB_ERR_SHAPE, "conv2d: bias must be [6] to match weight [6,4,3,3], got [4]");
+    assert_null(nb_conv2d(ctx, x, w, NULL, &(nb_conv2d_opts){.max_pool = 3}));
+    ASSERT_ERR(ctx, NB_ERR_ARG, "conv2d: max_pool must be 0 (none) or 2 (2x2 stride 2), got 3");
+    assert_null(nb_conv2d(ctx, x, nb_tensor_4d(ctx, 6, 4, 5, 5), NULL, &(nb_conv2d_opts){.max_pool = 2}));
+    ASSERT_ERR(ctx, NB_ERR_SHAPE, "conv2d: the fused 2x2 max-pool needs an output of at least 2x2, got 1x1");
     assert_null(nb_conv2d(ctx, NULL, w, NULL, NULL));
     assert_int_not_equal(nb_error(ctx), NB_OK);
     nb_clear_error(ctx);
@@ -284,6 +399,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_conv2d_reference),
     cmocka_unit_test(test_conv2d_chunked),
     cmocka_unit_test(test_conv2d_replay),
+    cmocka_unit_test(test_conv2d_maxpool_fused),
     cmocka_unit_test(test_conv2d_errors),
 };
 NB_TEST_MAIN(tests)

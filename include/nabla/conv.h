@@ -21,6 +21,7 @@ typedef struct nb_conv2d_opts {
     int pad_h, pad_w;
     int dil_h, dil_w;
     int groups;   /* C and O divisible by it; groups == C is depthwise */
+    int max_pool; /* 2: a 2×2 stride-2 max-pool fused after the convolution */
 } nb_conv2d_opts;
 
 /* y[N,O,OH,OW] = x[N,C,H,W] ⋆ w[O, C/groups, KH, KW] + b[O] (b may be NULL,
@@ -28,7 +29,11 @@ typedef struct nb_conv2d_opts {
  *     OH = floor((H + 2·pad_h − dil_h·(KH − 1) − 1) / stride_h) + 1
  * and likewise OW. Computed by im2col + nb_sgemm (a 1×1, stride-1, unpadded
  * convolution multiplies x directly); the column buffer is made once here and
- * reused by every forward and backward. */
+ * reused by every forward and backward.
+ * With opts->max_pool = 2 the result is nb_max_pool2d(y, 2, 2, 2, 2, 0, 0)
+ * instead, [N,O,OH/2,OW/2], bitwise the same values and gradients, but each
+ * sample's convolution output is pooled (and its gradient routed back) while
+ * still in cache: y itself is never stored. */
 nb_tensor *nb_conv2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
                      const nb_conv2d_opts *opts);
 

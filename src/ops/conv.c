@@ -5,7 +5,11 @@
  * (each GEMM then on one thread) in fixed groups whose weight-gradient
  * partials are summed in group order, so results do not depend on the thread
  * count. A 1×1, stride-1, unpadded convolution multiplies the input planes
- * directly and needs no columns at all. */
+ * directly and needs no columns at all. With a fused 2×2 max-pool
+ * (opts.max_pool), a sample's convolution output goes to a per-group scratch
+ * still in L2, is pooled from there, and in backward the pool's gradient is
+ * routed back into that scratch: the full-size output and its gradient never
+ * reach memory. */
 #include <limits.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -14,6 +18,7 @@
 #include "kernels/conv.h"
 #include "kernels/elementwise.h" /* NB__EW_PARALLEL_FOR */
 #include "kernels/kernels.h"
+#include "kernels/pool.h"
 #include "nabla/conv.h"
 
 /* At most this many sample groups (each with its own column buffer and
@@ -33,6 +38,10 @@ typedef struct conv_state {
     float *col;                          /* per sample group: k × p columns */
     float *dw;                           /* per sample group: o × k gradient partial */
     float *db;                           /* per sample group: o bias-gradient partial */
+    int pool;                            /* 2×2 stride-2 max-pool fused after */
+    nb_k_pool_geom pg;                   /* its geometry on one OH × OW plane */
+    float *ybuf;                         /* per sample group: o × p unpooled output / gradient */
+    int32_t *arg;                        /* the pool's argmax, one per output element */
 } conv_state;
 
 static int gemm(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
@@ -86,12 +95,16 @@ static int conv_forward(nb_tensor *out) {
     }
     atomic_int failed = 0;
     const int nt = group_threads(st);
+    const int64_t os = st->n ? out->size / st->n : 0; /* output per sample: ys, or pooled */
     NB__EW_PARALLEL_FOR(j, st->nsg, {
         float *col = st->col + j * st->k * st->p;
+        float *yb = st->pool ? st->ybuf + j * ys : NULL;
         const int64_t s1 = (j + 1) * st->per < st->n ? (j + 1) * st->per : st->n;
         for (int64_t s = j * st->per; s < s1; s++) {
-            const int rc = forward_sample(st, x->data + s * xs, w->data, bias, out->data + s * ys, col);
+            const int rc = forward_sample(st, x->data + s * xs, w->data, bias,
+                                          yb ? yb : out->data + s * ys, col);
             if (rc) atomic_store(&failed, rc);
+            if (yb) nb_k_max_pool(&st->pg, st->o, yb, out->data + s * os, st->arg + s * os);
         }
     });
     return failed ? gemm_failed(ctx, failed) : NB_OK;
@@ -157,16 +170,23 @@ static void conv_backward(nb_tensor *out) {
     if (!want_db && !want_dw && !x->grad) return;
     atomic_int failed = 0;
     const int nt = group_threads(st);
+    const int64_t os = st->n ? out->size / st->n : 0; /* output per sample: ys, or pooled */
     NB__EW_PARALLEL_FOR(j, st->nsg, {
         float *col = st->col + j * st->k * st->p;
         float *dw = want_dw ? st->dw + j * st->o * st->k : NULL;
         float *db = st->db + j * st->o;
+        float *yb = st->pool ? st->ybuf + j * ys : NULL;
         if (dw) memset(dw, 0, (size_t)(st->o * st->k) * sizeof(float));
         if (want_db) memset(db, 0, (size_t)st->o * sizeof(float));
         const int64_t s1 = (j + 1) * st->per < st->n ? (j + 1) * st->per : st->n;
         for (int64_t s = j * st->per; s < s1; s++) {
-            if (want_db) nb_k_channel_sum_acc(1, st->o, st->p, dy + s * ys, db);
-            const int rc = backward_sample(st, x->data + s * xs, w->data, dy + s * ys,
+            const float *dys = yb;
+            if (yb) /* the convolution output's gradient, as max_pool2d's backward stores it */
+                nb_k_max_pool_backward(&st->pg, st->o, dy + s * os, st->arg + s * os, yb, 1);
+            else
+                dys = dy + s * ys;
+            if (want_db) nb_k_channel_sum_acc(1, st->o, st->p, dys, db);
+            const int rc = backward_sample(st, x->data + s * xs, w->data, dys,
                                            x->grad ? x->grad + s * xs : NULL, dx_fresh, dw, col);
             if (rc) atomic_store(&failed, rc);
         }
@@ -196,6 +216,7 @@ static void conv_backward(nb_tensor *out) {
 }
 
 static const nb_op_def op_conv2d = {"conv2d", conv_forward, conv_backward, 1u};
+static const nb_op_def op_conv2d_pool = {"conv2d+maxpool2", conv_forward, conv_backward, 1u};
 
 /* Option value v, where 0 means `dflt`; -1 with an error for negatives. */
 static int opt_or(nb_ctx *ctx, int v, int dflt, const char *what) {
@@ -213,6 +234,10 @@ nb_tensor *nb_conv2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
     const int dh = opt_or(ctx, o.dil_h, 1, "dil_h"), dw = opt_or(ctx, o.dil_w, 1, "dil_w");
     const int groups = opt_or(ctx, o.groups, 1, "groups");
     if (sh < 0 || sw < 0 || dh < 0 || dw < 0 || groups < 0) return NULL;
+    if (o.max_pool != 0 && o.max_pool != 2)
+        return nb__error(ctx, NB_ERR_ARG, "conv2d: max_pool must be 0 (none) or 2 (2x2 stride 2), got %d",
+                         o.max_pool),
+               NULL;
     if (o.pad_h < 0 || o.pad_w < 0)
         return nb__error(ctx, NB_ERR_ARG, "conv2d: padding must be >= 0, got pad_h=%d pad_w=%d",
                          o.pad_h, o.pad_w),
@@ -264,8 +289,15 @@ nb_tensor *nb_conv2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
                          nb__shape_str(x, sx), nb__shape_str(w, swt)),
                NULL;
 
-    int64_t shape[4] = {n, oc, oh, ow};
-    nb_tensor *out = nb__op_new(ctx, &op_conv2d, nsrc, src, 4, shape);
+    const int pool = o.max_pool == 2;
+    if (pool && (oh < 2 || ow < 2))
+        return nb__error(ctx, NB_ERR_SHAPE,
+                         "conv2d: the fused 2x2 max-pool needs an output of at least 2x2, got %lldx%lld "
+                         "(x %s, weight %s)",
+                         (long long)oh, (long long)ow, nb__shape_str(x, sx), nb__shape_str(w, swt)),
+               NULL;
+    int64_t shape[4] = {n, oc, pool ? oh / 2 : oh, pool ? ow / 2 : ow};
+    nb_tensor *out = nb__op_new(ctx, pool ? &op_conv2d_pool : &op_conv2d, nsrc, src, 4, shape);
     if (!out) return NULL;
     conv_state *st = nb__alloc(ctx, sizeof *st);
     if (!st) return NULL;
@@ -278,7 +310,11 @@ nb_tensor *nb_conv2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
     st->og = og;
     st->k = k;
     st->p = p;
-    st->direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && o.pad_h == 0 && o.pad_w == 0;
+    /* the fused pool works sample by sample: the direct path's batch-wide loops would not */
+    st->direct = !pool && kh == 1 && kw == 1 && sh == 1 && sw == 1 && o.pad_h == 0 && o.pad_w == 0;
+    st->pool = pool;
+    st->pg = (nb_k_pool_geom){.h = oh, .w = ow, .kh = 2, .kw = 2, .sh = 2, .sw = 2, .oh = oh / 2,
+                              .ow = ow / 2};
     if (!st->direct && n > 0 && p > 0) {
         /* sample groups: as many as allowed, fewer when the partials of a
          * large layer would outgrow their budget; never more than samples */
@@ -296,6 +332,11 @@ nb_tensor *nb_conv2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
         st->dw = nb__alloc(ctx, (size_t)(st->nsg * oc * k) * sizeof(float));
         st->db = nb__alloc(ctx, (size_t)(st->nsg * oc) * sizeof(float));
         if (!st->col || !st->dw || !st->db) return NULL;
+        if (pool) {
+            st->ybuf = nb__alloc(ctx, (size_t)(st->nsg * oc * p) * sizeof(float));
+            st->arg = nb__alloc(ctx, (size_t)out->size * sizeof(int32_t));
+            if (!st->ybuf || !st->arg) return NULL;
+        }
     }
     out->saved = st;
     out->iarg[0] = sh;
@@ -303,5 +344,6 @@ nb_tensor *nb_conv2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
     out->iarg[2] = o.pad_h;
     out->iarg[3] = o.pad_w;
     out->iarg[4] = groups;
+    out->iarg[5] = o.max_pool;
     return nb__op_run(out);
 }

@@ -405,6 +405,16 @@ nb_sequential *nbc_cnn_build(nb_model *m, const nbc_cnn_spec *c, int64_t inputs,
         } else if (l->op == NBC_CNN_CONV) {
             nb_conv2d_opts o = {.stride_h = l->s, .stride_w = l->s, .pad_h = l->p, .pad_w = l->p,
                                 .dil_h = l->d, .dil_w = l->d, .groups = l->g};
+            /* A 2x2 stride-2 max-pool right after (the activation, if any,
+             * moved behind it) runs inside the convolution: the same values
+             * and gradients, without storing the full-size output. The pool
+             * has no parameters, so checkpoints do not change. */
+            const step *nx = i + 1 < n ? &st[i + 1] : NULL;
+            if (nx && nx->kind == ST_LAYER && nx->l->op == NBC_CNN_MAXPOOL && nx->l->k == 2 &&
+                nx->l->s == 2 && nx->l->p == 0) {
+                o.max_pool = 2;
+                i++;
+            }
             nb_conv2d_layer *cv = nb_conv2d_layer_new(m, s->name, s->in[0], l->n, l->k, l->k, &o, 1);
             mod = cv ? &cv->base : NULL;
         } else if (l->op == NBC_CNN_MAXPOOL || l->op == NBC_CNN_AVGPOOL) {
