@@ -271,10 +271,11 @@ static void test_max_pool_relu_commute(void **state) {
     }
 }
 
-/* The 2×2 stride-2 max pool's AVX2 rows (full and masked tails: ow = 1..17
- * and 7, 14 of the CNN) against the portable loop, bitwise: values, argmax
- * indices and the stored gradient, on values with ties, NaNs and -0. The
- * gradient buffers start poisoned, so an input left unwritten shows. */
+/* The 2×2 stride-2 max pool's AVX2 planes (full vectors, overlapping and
+ * masked tails: ow = 1, 2, 3, 6, 7, 14, 17) against the portable loop,
+ * bitwise: values, argmax indices and the stored gradient, on values with
+ * ties, NaNs and -0. The gradient buffers start poisoned, so an input left
+ * unwritten shows; guard cells after a single plane show a store past it. */
 static void test_max_pool_2x2_paths(void **state) {
     (void)state;
     if (nb__set_cpu_path(NB_CPU_AVX2) != NB_OK) {
@@ -282,7 +283,7 @@ static void test_max_pool_2x2_paths(void **state) {
         return;
     }
     nb__set_cpu_path(NB_CPU_AUTO);
-    const int hw[][2] = {{28, 28}, {14, 14}, {2, 2}, {3, 5}, {5, 3}, {13, 15}, {6, 34}, {4, 35}};
+    const int hw[][2] = {{28, 28}, {14, 14}, {2, 2}, {3, 5}, {5, 3}, {13, 15}, {6, 34}, {4, 35}, {4, 4}, {9, 7}, {4, 12}};
     uint64_t seed = 91;
     for (size_t t = 0; t < sizeof hw / sizeof hw[0]; t++) {
         const int h = hw[t][0], w = hw[t][1], planes = 3;
@@ -304,6 +305,23 @@ static void test_max_pool_2x2_paths(void **state) {
             for (int64_t i = 0; i < n; i++) dx[p][i] = 12345.0f;
             nb_k_max_pool(&g, planes, x, y[p], arg[p]);
             nb_k_max_pool_backward(&g, planes, dy, arg[p], dx[p], 1);
+        }
+        /* one plane at a time into buffers with guard cells after it: the
+         * AVX2 rows may store past a row, but never past their plane */
+        {
+            const int64_t ph = (int64_t)h * w, po = g.oh * g.ow, G = 32;
+            float *gy = malloc((size_t)(po + G) * sizeof(float)), *gdx = malloc((size_t)(ph + G) * sizeof(float));
+            int32_t *garg = malloc((size_t)(po + G) * sizeof(int32_t));
+            for (int pl = 0; pl < planes; pl++) {
+                for (int64_t i = 0; i < G; i++) gy[po + i] = gdx[ph + i] = -7.0f, garg[po + i] = -7;
+                nb_k_max_pool(&g, 1, x + pl * ph, gy, garg);
+                nb_k_max_pool_backward(&g, 1, dy + pl * po, garg, gdx, 1);
+                assert_memory_equal(gy, y[1] + pl * po, (size_t)po * sizeof(float));
+                assert_memory_equal(gdx, dx[1] + pl * ph, (size_t)ph * sizeof(float));
+                for (int64_t i = 0; i < G; i++)
+                    assert_true(gy[po + i] == -7.0f && gdx[ph + i] == -7.0f && garg[po + i] == -7);
+            }
+            free(gy), free(gdx), free(garg);
         }
         nb__set_cpu_path(NB_CPU_AUTO);
         assert_memory_equal(y[0], y[1], (size_t)m * sizeof(float));

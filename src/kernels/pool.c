@@ -40,18 +40,17 @@ static int simd_rows(void) {
 
 static void max_pool_2x2(const nb_k_pool_geom *g, const float *x, float *y, int32_t *arg,
                          int simd) {
-    (void)simd;
     const int64_t w = g->w, ow = g->ow;
+#if defined(__x86_64__)
+    if (simd) {
+        nb__max_pool_2x2_plane_avx2(x, w, g->oh, ow, y, arg);
+        return;
+    }
+#endif
+    (void)simd;
     for (int64_t oy = 0; oy < g->oh; oy++) {
         const float *r0 = x + 2 * oy * w, *r1 = r0 + w;
         float *yr = y + oy * ow;
-#if defined(__x86_64__)
-        if (simd) {
-            nb__max_pool_2x2_row_avx2(r0, r1, ow, yr, arg ? arg + oy * ow : NULL,
-                                      (int32_t)(2 * oy * w), (int32_t)w);
-            continue;
-        }
-#endif
         if (!arg) {
             for (int64_t ox = 0; ox < ow; ox++) {
                 const float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
@@ -125,19 +124,16 @@ void nb_k_max_pool(const nb_k_pool_geom *g, int64_t planes, const float *x, floa
  * last row or column, which no window reads, gets 0. */
 static void max_pool_2x2_backward_store(const nb_k_pool_geom *g, const float *dy,
                                         const int32_t *arg, float *dx, int simd) {
-    (void)simd;
     const int64_t w = g->w, ow = g->ow;
+#if defined(__x86_64__)
+    if (simd) nb__max_pool_2x2_backward_plane_avx2(dx, g->h, w, g->oh, ow, dy, arg);
+#endif
     for (int64_t oy = 0; oy < g->oh; oy++) {
         float *r0 = dx + 2 * oy * w, *r1 = r0 + w;
         const float *gy = dy + oy * ow;
         const int32_t *a = arg + oy * ow;
         const int32_t base = (int32_t)(2 * oy * w);
-#if defined(__x86_64__)
-        if (simd) {
-            nb__max_pool_2x2_backward_row_avx2(r0, r1, ow, gy, a, base, (int32_t)w);
-        } else
-#endif
-        for (int64_t ox = 0; ox < ow; ox++) {
+        for (int64_t ox = 0; ox < ow && !simd; ox++) { /* else stored by the AVX2 plane */
             const int32_t k = a[ox] - base - 2 * (int32_t)ox; /* 0, 1, w or w + 1 */
             const float v = 0.0f + gy[ox];                    /* as 0 + dy after clearing */
             r0[2 * ox] = k == 0 ? v : 0.0f;

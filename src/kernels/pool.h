@@ -30,13 +30,12 @@ void nb_k_avg_pool_backward(const nb_k_pool_geom *g, int64_t planes, const float
 void nb_k_plane_mean(int64_t planes, int64_t hw, const float *x, float *y);
 void nb_k_plane_mean_backward(int64_t planes, int64_t hw, const float *dy, float *dx);
 
-/* The 2×2 stride-2 max-pool row loops with AVX2 (pool_avx2.c): the ow
- * windows of one output row. r0, r1: the windows' two input rows; base: r0's
- * offset in its plane; w: the plane's width. Backward stores the 2·ow inputs
- * of the windows in both rows. */
-void nb__max_pool_2x2_row_avx2(const float *r0, const float *r1, int64_t ow, float *y,
-                               int32_t *arg, int32_t base, int32_t w);
-void nb__max_pool_2x2_backward_row_avx2(float *r0, float *r1, int64_t ow, const float *dy,
-                                        const int32_t *arg, int32_t base, int32_t w);
+/* The 2×2 stride-2 max-pool of one plane with AVX2 (pool_avx2.c): the
+ * oh × ow windows of an input plane w wide; backward stores the 2·oh × 2·ow
+ * inputs the windows cover (pool.c zeroes an odd last row and column). */
+void nb__max_pool_2x2_plane_avx2(const float *x, int64_t w, int64_t oh, int64_t ow, float *y,
+                                 int32_t *arg);
+void nb__max_pool_2x2_backward_plane_avx2(float *dx, int64_t h, int64_t w, int64_t oh, int64_t ow,
+                                          const float *dy, const int32_t *arg);
 
 #endif
