@@ -1,12 +1,14 @@
 /* test_kernels_conv.c — im2col and col2im against plain loops written from
  * their definitions, over geometries that take the contiguous "same width"
- * path (stride 1, output as wide as the input) and ones that do not. */
+ * path (stride 1, output as wide as the input) and ones that do not, on the
+ * portable path and on AVX2 (whose same-width loops must give the same bits). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "test_util.h"
 #include "kernels/conv.h"
+#include "kernels/kernels.h" /* nb__set_cpu_path */
 
 typedef struct {
     int64_t c, h, w, kh, kw, sh, sw, ph, pw, dh, dw;
@@ -19,6 +21,11 @@ static const geom_case cases[] = {
     {2, 6, 8, 3, 3, 1, 1, 2, 2, 2, 2},   /* same, dilated */
     {2, 5, 6, 1, 3, 1, 1, 0, 1, 1, 1},   /* same, 1x3 */
     {2, 3, 4, 3, 3, 1, 1, 1, 1, 1, 1},   /* same, tiny planes */
+    {2, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1},   /* same, ow = 8: one AVX2 vector per row */
+    {1, 5, 13, 3, 3, 1, 1, 1, 1, 1, 1},  /* same, ow = 13: vectors span rows, p % 8 = 1 */
+    {2, 4, 9, 5, 5, 1, 1, 2, 2, 1, 1},   /* same, two padding columns per side */
+    {1, 3, 10, 7, 3, 1, 1, 3, 1, 1, 1},  /* same, taps that read only padding */
+    {2, 10, 12, 3, 3, 1, 1, 2, 2, 2, 2}, /* same, dilated, ow = 12 */
     {2, 9, 9, 3, 3, 1, 1, 0, 0, 1, 1},   /* valid: general path */
     {2, 9, 8, 3, 3, 2, 2, 1, 1, 1, 1},   /* strided */
     {1, 6, 7, 3, 2, 1, 2, 1, 0, 2, 1},   /* mixed */
@@ -41,8 +48,10 @@ static int64_t source(const nb_k_conv_geom *g, int64_t r, int64_t q) {
     return (ci * g->h + yy) * g->w + xx;
 }
 
-static void test_im2col_col2im_reference(void **state) {
-    (void)state;
+/* One path's im2col and col2im of every case, checked against the
+ * definition; out receives each case's col then dx, for the paths'
+ * comparison. */
+static void check_path(float **out) {
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const nb_k_conv_geom g = make_geom(&cases[t]);
         const int64_t ns = 2, xs = g.c * g.h * g.w, p = g.oh * g.ow, rows = g.c * g.kh * g.kw;
@@ -79,8 +88,33 @@ static void test_im2col_col2im_reference(void **state) {
         for (int64_t i = 0; i < ns * xs; i++)
             if (fabs(dx[i] - ref[i]) > 1e-5)
                 fail_msg("case %zu: col2im pixel %lld: %g, want %g", t, (long long)i, dx[i], ref[i]);
+        out[t] = malloc((size_t)(rows * ldcol + ns * xs) * sizeof(float));
+        memcpy(out[t], col, (size_t)(rows * ldcol) * sizeof(float));
+        memcpy(out[t] + rows * ldcol, dx, (size_t)(ns * xs) * sizeof(float));
         free(x), free(col), free(dcol), free(dx), free(ref);
     }
+}
+
+enum { NCASES = sizeof cases / sizeof cases[0] };
+
+static void test_im2col_col2im_reference(void **state) {
+    (void)state;
+    float *portable[NCASES], *avx2[NCASES];
+    assert_int_equal(nb__set_cpu_path(NB_CPU_SCALAR), NB_OK);
+    check_path(portable);
+    const int have_avx2 = nb__set_cpu_path(NB_CPU_AVX2) == NB_OK;
+    if (have_avx2) {
+        check_path(avx2);
+        for (size_t t = 0; t < NCASES; t++) {
+            const nb_k_conv_geom g = make_geom(&cases[t]);
+            const int64_t p = g.oh * g.ow, n = g.c * g.kh * g.kw * (2 * p + 3) + 2 * g.c * g.h * g.w;
+            if (memcmp(portable[t], avx2[t], (size_t)n * sizeof(float)))
+                fail_msg("case %zu: the AVX2 im2col/col2im differ from the portable loops", t);
+            free(avx2[t]);
+        }
+    }
+    nb__set_cpu_path(NB_CPU_AUTO);
+    for (size_t t = 0; t < NCASES; t++) free(portable[t]);
 }
 
 static const struct CMUnitTest tests[] = {
