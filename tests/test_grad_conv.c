@@ -184,7 +184,8 @@ static void test_conv2d_reference(void **state) {
         {2, 7, 8, 9, 7, 3, 3, {.groups = 7, .pad_h = 1, .pad_w = 1, .stride_h = 2}, 1},
         {1, 1, 28, 28, 32, 3, 3, {.pad_h = 1, .pad_w = 1}, 1}, /* k = 9 < og: dWᵀ partials */
         {5, 2, 7, 6, 24, 3, 3, {.groups = 2, .pad_h = 1, .pad_w = 1}, 1}, /* the same, per group */
-        {2, 32, 14, 14, 16, 3, 3, {.pad_h = 1, .pad_w = 1}, 1},
+        {2, 32, 14, 14, 16, 3, 3, {.pad_h = 1, .pad_w = 1}, 1}, /* og < k: dWᵀ partials */
+        {3, 2, 9, 9, 24, 3, 3, {.pad_h = 1, .pad_w = 1}, 1},    /* og >= k >= 16: dW partials */
         {3, 5, 7, 9, 4, 1, 1, {0}, 1},
         {1, 2, 3, 3, 3, 5, 5, {.pad_h = 2, .pad_w = 2}, 1}, /* kernel bigger than the image */
         {2, 3, 1, 9, 2, 1, 3, {.pad_w = 1}, 1},
