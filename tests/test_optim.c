@@ -289,6 +289,58 @@ static void test_invalid_config(void **state) {
     nb_ctx_free(ctx);
 }
 
+/* Large tensors are split across threads (each takes a share of every
+ * tensor); the parameters and every state tensor must come out bitwise the
+ * same at 1 and 2 threads, for every rule, on sizes with ragged shares. */
+static void test_step_thread_independent(void **state) {
+    (void)state;
+    nb_optim_kind kinds[] = {NB_OPTIM_SGD, NB_OPTIM_ADAM, NB_OPTIM_ADAMW, NB_OPTIM_RMSPROP,
+                             NB_OPTIM_ADAGRAD};
+    enum { MAXT = 8 };
+    for (int k = 0; k < 5; k++) {
+        float *out[2][MAXT] = {{0}};
+        int64_t size[MAXT] = {0};
+        int nout = 0;
+        for (int run = 0; run < 2; run++) {
+            nb_set_threads(run + 1);
+            nb_ctx *ctx = nb_ctx_new();
+            nb_tensor *p[2] = {nb_param_new(ctx, "a", 1, (int64_t[]){300001}),
+                               nb_param_new(ctx, "b", 1, (int64_t[]){37})};
+            NBT_ASSERT_OK(ctx);
+            uint64_t seed = 5;
+            for (int i = 0; i < 2; i++) nbt_fill_uniform(p[i], &seed, -1, 1);
+            nb_optim_config c = nb_optim_defaults(kinds[k]);
+            c.lr = 0.01, c.weight_decay = 0.01, c.centered = 1, c.amsgrad = 1;
+            if (kinds[k] == NB_OPTIM_SGD || kinds[k] == NB_OPTIM_RMSPROP) c.momentum = 0.9;
+            c.nesterov = kinds[k] == NB_OPTIM_SGD;
+            nb_optim *o = nb_optim_new(p, 2, &c);
+            assert_non_null(o);
+            for (int t = 0; t < 3; t++) {
+                for (int i = 0; i < 2; i++)
+                    for (int64_t j = 0; j < p[i]->size; j++) p[i]->grad[j] = nbt_uniform(&seed, -1, 1);
+                assert_int_equal(nb_optim_step(o), NB_OK);
+            }
+            /* the parameters, then every state tensor */
+            nb_tensor *const *st = nb_optim_state(o);
+            nout = 2 + nb_optim_num_state(o);
+            assert_true(nout <= MAXT);
+            for (int i = 0; i < nout; i++) {
+                const nb_tensor *x = i < 2 ? p[i] : st[i - 2];
+                size[i] = x->size;
+                out[run][i] = malloc((size_t)x->size * sizeof(float));
+                memcpy(out[run][i], x->data, (size_t)x->size * sizeof(float));
+            }
+            nb_ctx_free(ctx);
+        }
+        for (int i = 0; i < nout; i++) {
+            if (memcmp(out[0][i], out[1][i], (size_t)size[i] * sizeof(float)))
+                fail_msg("optimizer kind %d: tensor %d differs between 1 and 2 threads", k, i);
+            free(out[0][i]), free(out[1][i]);
+        }
+    }
+    nb_set_threads(0);
+}
+
 /* The step itself allocates nothing: no arena growth, and (outside ASan) no
  * heap allocation at all. */
 static void test_step_allocates_nothing(void **state) {
@@ -338,6 +390,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_state_names_and_defaults),
         cmocka_unit_test(test_invalid_config),
         cmocka_unit_test(test_step_allocates_nothing),
+        cmocka_unit_test(test_step_thread_independent),
     };
     if (argc > 1) cmocka_set_test_filter(argv[1]);
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "core/engine.h"
+#include "kernels/elementwise.h" /* NB__EW_PARALLEL_FOR */
+#include "kernels/kernels.h"     /* nb__threads_for */
 #include "kernels/optim.h"
 #include "nabla/optim.h"
 
@@ -196,48 +198,68 @@ nb_optim *nb_optim_new(nb_tensor *const *params, int n, const nb_optim_config *c
     return o;
 }
 
+/* Elements [lo, lo + n) of parameter i, step t. Every rule is elementwise,
+ * and its loops give the same bits for any split of a tensor (optim_loops.h),
+ * so the step does not depend on the thread count. */
+static void update_range(const nb_optim *o, int i, int64_t lo, int64_t n, int64_t t) {
+    const nb_optim_config *c = &o->cfg;
+    nb_tensor *p = o->params[i];
+    const float wd = (float)c->weight_decay;
+    float *pd = p->data + lo;
+    const float *g = p->grad + lo;
+    float *sa = o->slots[SLOT_A] ? o->slots[SLOT_A][i]->data + lo : NULL;
+    float *sb = o->slots[SLOT_B] ? o->slots[SLOT_B][i]->data + lo : NULL;
+    float *sc = o->slots[SLOT_C] ? o->slots[SLOT_C][i]->data + lo : NULL;
+    switch (c->kind) {
+    case NB_OPTIM_SGD:
+        nb_k_sgd(pd, g, sa, n, (float)(-c->lr), wd, (float)c->momentum,
+                 (float)(1.0 - c->dampening), c->nesterov, t == 1);
+        break;
+    case NB_OPTIM_ADAM:
+    case NB_OPTIM_ADAMW: {
+        int decoupled = c->kind == NB_OPTIM_ADAMW;
+        double bc1 = 1.0 - pow(c->beta1, (double)t);
+        double bc2 = 1.0 - pow(c->beta2, (double)t);
+        double step_size = c->lr / bc1;
+        nb_k_adam(pd, g, sa, sb, sc, n, decoupled ? 0.0f : wd,
+                  decoupled ? (float)(1.0 - c->lr * c->weight_decay) : 1.0f, (float)c->beta1,
+                  (float)(1.0 - c->beta1), (float)c->beta2, (float)(1.0 - c->beta2),
+                  (float)sqrt(bc2), (float)c->eps, (float)(-step_size));
+        break;
+    }
+    case NB_OPTIM_RMSPROP:
+        nb_k_rmsprop(pd, g, sa, sb, sc, n, wd, (float)c->alpha, (float)(1.0 - c->alpha),
+                     (float)c->eps, (float)c->momentum, (float)(-c->lr));
+        break;
+    case NB_OPTIM_ADAGRAD: {
+        double clr = c->lr / (1.0 + (double)(t - 1) * c->lr_decay);
+        nb_k_adagrad(pd, g, sa, n, wd, (float)c->eps, (float)(-clr));
+        break;
+    }
+    }
+}
+
 int nb_optim_step(nb_optim *o) {
     if (!o) return NB_ERR_NULL;
     if (nb_error(o->ctx)) return nb_error(o->ctx);
-    const nb_optim_config *c = &o->cfg;
-    int64_t t = ++o->steps;
-    float wd = (float)c->weight_decay;
-    for (int i = 0; i < o->nparams; i++) {
-        nb_tensor *p = o->params[i];
-        if (!p->grad) continue;
-        float *sa = o->slots[SLOT_A] ? o->slots[SLOT_A][i]->data : NULL;
-        float *sb = o->slots[SLOT_B] ? o->slots[SLOT_B][i]->data : NULL;
-        float *sc = o->slots[SLOT_C] ? o->slots[SLOT_C][i]->data : NULL;
-        switch (c->kind) {
-        case NB_OPTIM_SGD:
-            nb_k_sgd(p->data, p->grad, sa, p->size, (float)(-c->lr), wd, (float)c->momentum,
-                     (float)(1.0 - c->dampening), c->nesterov, t == 1);
-            break;
-        case NB_OPTIM_ADAM:
-        case NB_OPTIM_ADAMW: {
-            int decoupled = c->kind == NB_OPTIM_ADAMW;
-            double bc1 = 1.0 - pow(c->beta1, (double)t);
-            double bc2 = 1.0 - pow(c->beta2, (double)t);
-            double step_size = c->lr / bc1;
-            nb_k_adam(p->data, p->grad, sa, sb, sc, p->size, decoupled ? 0.0f : wd,
-                      decoupled ? (float)(1.0 - c->lr * c->weight_decay) : 1.0f,
-                      (float)c->beta1, (float)(1.0 - c->beta1), (float)c->beta2,
-                      (float)(1.0 - c->beta2), (float)sqrt(bc2), (float)c->eps,
-                      (float)(-step_size));
-            break;
+    const int64_t t = ++o->steps;
+    int64_t total = 0;
+    for (int i = 0; i < o->nparams; i++)
+        if (o->params[i]->grad) total += o->params[i]->size;
+    /* A step is memory-bound (Adam moves 28 bytes per parameter): above a
+     * threshold each thread takes one contiguous share of every tensor (in
+     * 16-float units, so no two threads write one cache line). */
+    const int nt = nb__threads_for((double)total * 4.0, NB_EW_MIN_PER_THREAD);
+    NB__EW_PARALLEL_FOR(th, nt, {
+        for (int i = 0; i < o->nparams; i++) {
+            const nb_tensor *p = o->params[i];
+            if (!p->grad) continue;
+            const int64_t per = ((p->size + nt - 1) / nt + 15) / 16 * 16;
+            const int64_t lo = per * th < p->size ? per * th : p->size;
+            const int64_t hi = lo + per < p->size ? lo + per : p->size;
+            if (hi > lo) update_range(o, i, lo, hi - lo, t);
         }
-        case NB_OPTIM_RMSPROP:
-            nb_k_rmsprop(p->data, p->grad, sa, sb, sc, p->size, wd, (float)c->alpha,
-                         (float)(1.0 - c->alpha), (float)c->eps, (float)c->momentum,
-                         (float)(-c->lr));
-            break;
-        case NB_OPTIM_ADAGRAD: {
-            double clr = c->lr / (1.0 + (double)(t - 1) * c->lr_decay);
-            nb_k_adagrad(p->data, p->grad, sa, p->size, wd, (float)c->eps, (float)(-clr));
-            break;
-        }
-        }
-    }
+    });
     return NB_OK;
 }
 
