@@ -1,10 +1,12 @@
 /* attention and the head permutations: forward and gradients against a naive
  * materialised softmax(q·kᵀ/√Dh)·v in double, gradient checks on shapes that
  * span several query/key blocks with partial last blocks, bitwise equality
- * across thread counts, large scores, error cases, and a golden
+ * across thread counts, large scores, attention read in place from QKV
+ * rows (bitwise the split path), error cases, and a golden
  * qkv_split -> attention -> merge_heads -> layer_norm / rms_norm computation
  * against PyTorch (tests/data/golden/attention.txt, gen_golden_attention.py). */
 #include "test_util.h"
+#include "core/engine.h" /* nb_op_def: the op's name */
 #include "nabla/seq.h"
 #include "golden.h"
 
@@ -287,6 +289,70 @@ static void test_qkv_split(void **state) {
     nb_ctx_free(ctx);
 }
 
+/* ---- attention straight from QKV rows ------------------------------------------------------
+ * nb_attention_qkv against the three-op composition it replaces, bitwise:
+ * output and the gradient of qkv, on head sizes of both kernel paths, lengths
+ * spanning several blocks, causal or not, at 1 and 2 threads; and a gradient
+ * check of its own. */
+typedef struct qkv_run {
+    nb_ctx *ctx;
+    nb_tensor *qkv, *y;
+} qkv_run;
+
+static qkv_run qkv_attention(int64_t B, int64_t T, int64_t H, int64_t Dh, int causal, int fused) {
+    qkv_run r = {nb_ctx_new(), NULL, NULL};
+    uint64_t seed = 71;
+    r.qkv = nbt_param(r.ctx, &seed, -1.5f, 1.5f, 3, (int64_t[]){B, T, 3 * H * Dh});
+    /* through an intermediate, whose gradient the op stores rather than adds */
+    nb_tensor *x = nb_tanh(r.ctx, r.qkv);
+    if (fused) {
+        r.y = nb_attention_qkv(r.ctx, x, (int)H, causal);
+    } else {
+        nb_tensor *q, *k, *v;
+        assert_int_equal(nb_qkv_split(r.ctx, x, (int)H, &q, &k, &v), NB_OK);
+        r.y = nb_merge_heads(r.ctx, nb_attention(r.ctx, q, k, v, causal));
+    }
+    nb_graph *g = nb_graph_new(r.ctx, nbt_weighted_sum(r.ctx, r.y, &seed));
+    NBT_ASSERT_OK(r.ctx);
+    for (int step = 0; step < 2; step++) { /* replayed: the overwrite path runs twice */
+        nb_graph_zero_grad(g);
+        assert_int_equal(nb_graph_forward(g), NB_OK);
+        assert_int_equal(nb_graph_backward(g), NB_OK);
+    }
+    return r;
+}
+
+static void test_attention_qkv(void **state) {
+    (void)state;
+    const int64_t cases[][4] = {{2, 70, 3, 16}, {1, 33, 2, 5}, {2, 9, 4, 32}, {1, 1, 1, 3}, {3, 64, 4, 8}};
+    for (int threads = 1; threads <= 2; threads++) {
+        nb_set_threads(threads);
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+            for (int causal = 0; causal < 2; causal++) {
+                const int64_t *s = cases[c];
+                qkv_run f = qkv_attention(s[0], s[1], s[2], s[3], causal, 1);
+                qkv_run u = qkv_attention(s[0], s[1], s[2], s[3], causal, 0);
+                assert_string_equal(f.y->op->name, "attention_qkv");
+                assert_int_equal(f.y->ndim, 3);
+                assert_int_equal(f.y->shape[2], s[2] * s[3]);
+                if (memcmp(f.y->data, u.y->data, (size_t)f.y->size * sizeof(float)))
+                    fail_msg("case %zu causal %d: output differs from the split path", c, causal);
+                if (memcmp(f.qkv->grad, u.qkv->grad, (size_t)f.qkv->size * sizeof(float)))
+                    fail_msg("case %zu causal %d: qkv gradient differs from the split path", c, causal);
+                nb_ctx_free(f.ctx), nb_ctx_free(u.ctx);
+            }
+    }
+    nb_set_threads(0);
+    uint64_t seed = 73;
+    for (int causal = 0; causal < 2; causal++) {
+        nb_ctx *ctx = nb_ctx_new();
+        nb_tensor *x = nbt_param(ctx, &seed, -1.5f, 1.5f, 3, (int64_t[]){2, 6, 3 * 2 * 3});
+        nbt_check_grads(ctx, nbt_weighted_sum(ctx, nb_attention_qkv(ctx, x, 2, causal), &seed), &x, 1,
+                        "attention_qkv");
+        nb_ctx_free(ctx);
+    }
+}
+
 /* ---- errors ---------------------------------------------------------------------------- */
 
 static void expect_error(nb_ctx *ctx, const void *r, int code, const char *a, const char *b) {
@@ -338,6 +404,13 @@ static void test_heads_errors(void **state) {
     expect_error(ctx, q, NB_ERR_NULL, "qkv_split", NULL);
     assert_int_equal(nb_qkv_split(ctx, x, 2, &q, &k, &v), NB_OK);
     assert_int_equal(q->shape[3], 2);
+    expect_error(ctx, nb_attention_qkv(ctx, x, 3, 1), NB_ERR_SHAPE, "attention_qkv: width 12", "3 × 3 heads");
+    expect_error(ctx, nb_attention_qkv(ctx, x, 0, 1), NB_ERR_ARG, "attention_qkv: heads", NULL);
+    expect_error(ctx, nb_attention_qkv(ctx, nb_tensor_2d(ctx, 5, 12), 2, 0), NB_ERR_SHAPE, "attention_qkv",
+                 "[5,12]");
+    expect_error(ctx, nb_attention_qkv(ctx, nb_tensor_3d(ctx, 2, 0, 12), 2, 0), NB_ERR_SHAPE, "attention_qkv",
+                 "[2,0,12]");
+    expect_error(ctx, nb_attention_qkv(ctx, NULL, 2, 0), NB_ERR_NULL, "attention_qkv", NULL);
     nb_ctx_free(ctx);
 }
 
@@ -422,6 +495,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_split_heads),
     cmocka_unit_test(test_merge_heads),
     cmocka_unit_test(test_qkv_split),
+    cmocka_unit_test(test_attention_qkv),
     cmocka_unit_test(test_attention_errors),
     cmocka_unit_test(test_heads_errors),
     cmocka_unit_test(test_golden_attention),

@@ -29,6 +29,11 @@ nb_tensor *nb_rms_norm(nb_ctx *ctx, nb_tensor *x, nb_tensor *gamma, float eps);
  * fixed per-thread blocks; backward recomputes the scores block by block.
  * Parallel over B·H, bitwise identical for any thread count. */
 nb_tensor *nb_attention(nb_ctx *ctx, nb_tensor *q, nb_tensor *k, nb_tensor *v, int causal);
+/* Multi-head attention straight from a fused QKV projection: qkv [B,T,3·C]
+ * -> [B,T,C], bitwise merge_heads(attention(q, k, v, causal)) of
+ * nb_qkv_split(qkv, heads), without the split copies or the head-layout
+ * output (less memory, less time). C must be a multiple of heads. */
+nb_tensor *nb_attention_qkv(nb_ctx *ctx, nb_tensor *qkv, int heads, int causal);
 
 /* Head permutations as fused copies:
  *   nb_split_heads  x [B,T,H·Dh] -> [B,H,T,Dh]   (x.view(B,T,H,Dh).transpose(1,2))

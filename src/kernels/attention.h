@@ -32,6 +32,18 @@ void nb_k_attention_backward(int64_t bh, int64_t tq, int64_t tk, int64_t dh, int
                              float *dk, float *dv, unsigned overwrite, float *scratch,
                              int nscratch);
 
+/* The same over heads read in place from the rows of a fused QKV projection,
+ * qkv [b][t][3·c] (c = heads·dh; q, k, v at column offsets 0, c, 2c), with
+ * o [b][t][c] written in merged-head layout: no split or merge copies.
+ * Backward accumulates into dqkv (laid out as qkv), or overwrites it. */
+void nb_k_attention_rows_forward(int64_t b, int64_t heads, int64_t t, int64_t dh, int causal,
+                                 float scale, const float *qkv, float *o, float *lse,
+                                 float *scratch, int nscratch);
+void nb_k_attention_rows_backward(int64_t b, int64_t heads, int64_t t, int64_t dh, int causal,
+                                  float scale, const float *qkv, const float *o, const float *lse,
+                                  const float *do_, float *dqkv, int overwrite, float *scratch,
+                                  int nscratch);
+
 /* Head permutations between rows of width ld (columns off .. off + h·dh of
  * each [b][t] row) and [b][h][t][dh]; accumulate nonzero adds instead of
  * assigning (the backward of the other direction).
@@ -50,13 +62,14 @@ struct nb__sgemm_arch;
     void nb__attn_fwd_slice_##suffix(const struct nb__sgemm_arch *ar, int64_t tq, int64_t tk, \
                                      int64_t dh, int causal,                                  \
                                      float scale, const float *q, const float *k,             \
-                                     const float *v, float *o, float *lse, float *ws);         \
+                                     const float *v, float *o, float *lse, int64_t li,         \
+                                     int64_t lo, float *ws);                                   \
     void nb__attn_bwd_slice_##suffix(const struct nb__sgemm_arch *ar, int64_t tq, int64_t tk, \
                                      int64_t dh, int causal,                                  \
                                      float scale, const float *q, const float *k,             \
                                      const float *v, const float *o, const float *lse,         \
                                      const float *do_, float *dq, float *dk, float *dv,        \
-                                     float *ws);
+                                     int64_t li, int64_t lo, float *ws);
 NB__ATTN_DECL(portable)
 #if defined(__x86_64__)
 NB__ATTN_DECL(avx2)

@@ -93,10 +93,8 @@ nb_tensor *nb_self_attention_forward(nb_self_attention *a, nb_tensor *x) {
         return nb__error(ctx, NB_ERR_SHAPE, "self_attention '%s': input must be [B,T,%lld], not %s",
                          a->base.name, (long long)a->width, nb__shape_str(x, sb)), NULL;
     }
-    nb_tensor *q = NULL, *k = NULL, *v = NULL;
-    nb_tensor *qkv = nb_linear_layer_forward(a->qkv, x);
-    if (!qkv || nb_qkv_split(ctx, qkv, a->heads, &q, &k, &v) != NB_OK) return NULL;
-    nb_tensor *y = nb_merge_heads(ctx, nb_attention(ctx, q, k, v, a->causal));
+    /* heads read in place from the projection's rows (nb_attention_qkv) */
+    nb_tensor *y = nb_attention_qkv(ctx, nb_linear_layer_forward(a->qkv, x), a->heads, a->causal);
     y = maybe_dropout(ctx, nb_linear_layer_forward(a->proj, y), a->dropout);
     if (y) a->base.output = y;
     return y;

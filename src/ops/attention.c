@@ -1,7 +1,8 @@
 /* ops/attention.c — scaled dot-product attention (flash-style: per-row
  * log-sum-exp saved, scores recomputed in backward) and the head
  * split/merge permutations of multi-head attention, including the fused
- * split of a QKV projection; the arithmetic is kernels/attention.c. */
+ * split of a QKV projection, and attention read straight from a QKV
+ * projection's rows; the arithmetic is kernels/attention.c. */
 #include <math.h>
 
 #include "core/engine.h"
@@ -73,6 +74,65 @@ nb_tensor *nb_attention(nb_ctx *ctx, nb_tensor *q, nb_tensor *k, nb_tensor *v, i
     st->nscratch = nb_get_threads();
     st->lse = nb__alloc(ctx, (size_t)(q->size / q->shape[3] + 1) * sizeof(float));
     st->scratch = nb__alloc(ctx, (size_t)st->nscratch * nb_k_attention_scratch(q->shape[3]) * sizeof(float));
+    if (!st->lse || !st->scratch) return NULL;
+    out->saved = st;
+    return nb__op_run(out);
+}
+
+/* ---- attention over the rows of a fused QKV projection ------------------------------
+ * qkv [B,T,3·C] -> [B,T,C]: the same values and gradients, bitwise, as
+ * merge_heads(attention(qkv_split(qkv))), with the heads read in place and
+ * the output written in merged layout (the kernels take row strides), so
+ * neither the three split copies nor the head-layout output and their
+ * gradients exist: 8 floats per row of C less memory, two copies less time.
+ * iarg[0]: causal, iarg[1]: heads; farg[0]: 1/√Dh. */
+
+static int attention_rows_forward(nb_tensor *out) {
+    const attn_state *st = out->saved;
+    const nb_tensor *x = out->src[0];
+    const int64_t heads = out->iarg[1];
+    nb_k_attention_rows_forward(x->shape[0], heads, x->shape[1], out->shape[2] / heads,
+                                (int)out->iarg[0], out->farg[0], x->data, out->data, st->lse,
+                                st->scratch, st->nscratch);
+    return NB_OK;
+}
+
+static void attention_rows_backward(nb_tensor *out) {
+    const attn_state *st = out->saved;
+    nb_tensor *x = out->src[0];
+    if (!x->grad) return;
+    const int64_t heads = out->iarg[1];
+    nb_k_attention_rows_backward(x->shape[0], heads, x->shape[1], out->shape[2] / heads,
+                                 (int)out->iarg[0], out->farg[0], x->data, out->data, st->lse,
+                                 out->grad, x->grad, nb__grad_overwrite(out, 0), st->scratch,
+                                 st->nscratch);
+}
+
+static const nb_op_def op_attention_qkv = {"attention_qkv", attention_rows_forward,
+                                           attention_rows_backward, 1u};
+
+static int check_rows(nb_ctx *ctx, const char *opname, const nb_tensor *x, int heads, int parts);
+
+nb_tensor *nb_attention_qkv(nb_ctx *ctx, nb_tensor *qkv, int heads, int causal) {
+    if (!nb__inputs_ok(ctx, "attention_qkv", 1, &qkv)) return NULL;
+    if (check_rows(ctx, "attention_qkv", qkv, heads, 3) != NB_OK) return NULL;
+    const int64_t c = qkv->shape[2] / 3, shape[3] = {qkv->shape[0], qkv->shape[1], c};
+    if (qkv->shape[1] < 1) {
+        char sx[NB_SHAPE_BUF];
+        nb__error(ctx, NB_ERR_SHAPE, "attention_qkv: needs at least one position, got qkv %s",
+                  nb__shape_str(qkv, sx));
+        return NULL;
+    }
+    nb_tensor *out = nb__op_new(ctx, &op_attention_qkv, 1, &qkv, 3, shape);
+    if (!out) return NULL;
+    out->iarg[0] = causal != 0;
+    out->iarg[1] = heads;
+    out->farg[0] = (float)(1.0 / sqrt((double)(c / heads)));
+    attn_state *st = nb__alloc(ctx, sizeof *st);
+    if (!st) return NULL;
+    st->nscratch = nb_get_threads();
+    st->lse = nb__alloc(ctx, (size_t)(qkv->shape[0] * heads * qkv->shape[1] + 1) * sizeof(float));
+    st->scratch = nb__alloc(ctx, (size_t)st->nscratch * nb_k_attention_scratch(c / heads) * sizeof(float));
     if (!st->lse || !st->scratch) return NULL;
     out->saved = st;
     return nb__op_run(out);
