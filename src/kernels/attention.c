@@ -57,29 +57,9 @@ static int slice_threads(int64_t bh, int64_t tq, int64_t tk, int64_t dh, double 
     return T < 1 ? 1 : T;
 }
 
-/* Where slice s = (b, h), b = s / heads, h = s % heads, lives: q, dq at
- * b·qb + h·qh, k, v, dk, dv at b·kb + h·kh, o, dO at b·ob + h·oh, rows of
- * the first six li floats apart, of o and dO lo apart. */
-typedef struct layout {
-    int64_t heads, qb, qh, kb, kh, ob, oh, li, lo;
-} layout;
-
-static int64_t at(int64_t s, int64_t heads, int64_t per_b, int64_t per_h) {
-    return s / heads * per_b + s % heads * per_h;
-}
-
-/* rows [0, t) of dh floats, ld apart */
-static void clear_rows(float *x, int64_t t, int64_t dh, int64_t ld) {
-    if (ld == dh) {
-        memset(x, 0, (size_t)(t * dh) * sizeof(float));
-        return;
-    }
-    for (int64_t i = 0; i < t; i++) memset(x + i * ld, 0, (size_t)dh * sizeof(float));
-}
-
-static void forward(const layout *L, int64_t bh, int64_t tq, int64_t tk, int64_t dh, int causal,
-                    float scale, const float *q, const float *k, const float *v, float *o,
-                    float *lse, float *scratch, int nscratch) {
+void nb_k_attention_forward(int64_t bh, int64_t tq, int64_t tk, int64_t dh, int causal,
+                            float scale, const float *q, const float *k, const float *v,
+                            float *o, float *lse, float *scratch, int nscratch) {
     fwd_fn f = nb__attn_fwd_slice_portable;
 #if defined(__x86_64__)
     if (use_avx2()) f = nb__attn_fwd_slice_avx2;
@@ -88,17 +68,16 @@ static void forward(const layout *L, int64_t bh, int64_t tq, int64_t tk, int64_t
     const size_t ws = nb_k_attention_scratch(dh);
     const int T = slice_threads(bh, tq, tk, dh, 2.0, nscratch);
 #pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
-    for (int64_t s = 0; s < bh; s++) {
-        const int64_t iq = at(s, L->heads, L->qb, L->qh), ik = at(s, L->heads, L->kb, L->kh);
-        f(ar, tq, tk, dh, causal, scale, q + iq, k + ik, v + ik, o + at(s, L->heads, L->ob, L->oh),
-          lse + s * tq, L->li, L->lo, scratch + (size_t)omp_get_thread_num() * ws);
-    }
+    for (int64_t s = 0; s < bh; s++)
+        f(ar, tq, tk, dh, causal, scale, q + s * tq * dh, k + s * tk * dh, v + s * tk * dh,
+          o + s * tq * dh, lse + s * tq, dh, dh, scratch + (size_t)omp_get_thread_num() * ws);
 }
 
-static void backward(const layout *L, int64_t bh, int64_t tq, int64_t tk, int64_t dh, int causal,
-                     float scale, const float *q, const float *k, const float *v, const float *o,
-                     const float *lse, const float *do_, float *dq, float *dk, float *dv,
-                     unsigned overwrite, float *scratch, int nscratch) {
+void nb_k_attention_backward(int64_t bh, int64_t tq, int64_t tk, int64_t dh, int causal,
+                             float scale, const float *q, const float *k, const float *v,
+                             const float *o, const float *lse, const float *do_, float *dq,
+                             float *dk, float *dv, unsigned overwrite, float *scratch,
+                             int nscratch) {
     if (!dq && !dk && !dv) return;
     bwd_fn f = nb__attn_bwd_slice_portable;
 #if defined(__x86_64__)
@@ -109,64 +88,86 @@ static void backward(const layout *L, int64_t bh, int64_t tq, int64_t tk, int64_
     const int T = slice_threads(bh, tq, tk, dh, 5.0, nscratch);
 #pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
     for (int64_t s = 0; s < bh; s++) {
-        const int64_t iq = at(s, L->heads, L->qb, L->qh), ik = at(s, L->heads, L->kb, L->kh);
-        const int64_t io = at(s, L->heads, L->ob, L->oh);
-        float *dqs = dq ? dq + iq : NULL, *dks = dk ? dk + ik : NULL, *dvs = dv ? dv + ik : NULL;
+        float *dqs = dq ? dq + s * tq * dh : NULL, *dks = dk ? dk + s * tk * dh : NULL;
+        float *dvs = dv ? dv + s * tk * dh : NULL;
         /* cleared slice by slice, right before the slice adds into them */
-        if (dqs && (overwrite & 1u)) clear_rows(dqs, tq, dh, L->li);
-        if (dks && (overwrite & 2u)) clear_rows(dks, tk, dh, L->li);
-        if (dvs && (overwrite & 4u)) clear_rows(dvs, tk, dh, L->li);
-        f(ar, tq, tk, dh, causal, scale, q + iq, k + ik, v + ik, o + io, lse + s * tq, do_ + io,
-          dqs, dks, dvs, L->li, L->lo, scratch + (size_t)omp_get_thread_num() * ws);
+        if (dqs && (overwrite & 1u)) memset(dqs, 0, (size_t)(tq * dh) * sizeof(float));
+        if (dks && (overwrite & 2u)) memset(dks, 0, (size_t)(tk * dh) * sizeof(float));
+        if (dvs && (overwrite & 4u)) memset(dvs, 0, (size_t)(tk * dh) * sizeof(float));
+        f(ar, tq, tk, dh, causal, scale, q + s * tq * dh, k + s * tk * dh, v + s * tk * dh,
+          o + s * tq * dh, lse + s * tq, do_ + s * tq * dh, dqs, dks, dvs, dh, dh,
+          scratch + (size_t)omp_get_thread_num() * ws);
     }
 }
 
-/* [bh][t][dh] slices, one after another */
-static layout packed(int64_t tq, int64_t tk, int64_t dh) {
-    return (layout){1, tq * dh, 0, tk * dh, 0, tq * dh, 0, dh, dh};
+/* The rows layout's heads are gathered per slice into contiguous [t][dh]
+ * blocks in the thread's scratch (and dq, dk, dv summed there, then stored or
+ * added into dqkv): read in place at a row stride of 3·c, 64 rows of a head
+ * fall into a handful of L1 sets and the slice kernels ran 30% slower than on
+ * the copies qkv_split made. Per slice the copies stay in cache. */
+size_t nb_k_attention_rows_scratch(int64_t t, int64_t dh) {
+    return nb_k_attention_scratch(dh) + (size_t)(8 * t * dh + 15) / 16 * 16;
 }
 
-/* heads read in place from [b][t][3·h·dh] rows (q, k, v at column offsets
- * 0, c, 2c, passed as three pointers), written to [b][t][h·dh] rows */
-static layout rows(int64_t heads, int64_t t, int64_t dh) {
-    const int64_t c = heads * dh;
-    return (layout){heads, t * 3 * c, dh, t * 3 * c, dh, t * c, dh, 3 * c, c};
+static void gather(const float *src, int64_t ld, int64_t t, int64_t dh, float *dst) {
+    for (int64_t i = 0; i < t; i++) memcpy(dst + i * dh, src + i * ld, (size_t)dh * sizeof(float));
 }
 
-void nb_k_attention_forward(int64_t bh, int64_t tq, int64_t tk, int64_t dh, int causal,
-                            float scale, const float *q, const float *k, const float *v,
-                            float *o, float *lse, float *scratch, int nscratch) {
-    const layout L = packed(tq, tk, dh);
-    forward(&L, bh, tq, tk, dh, causal, scale, q, k, v, o, lse, scratch, nscratch);
-}
-
-void nb_k_attention_backward(int64_t bh, int64_t tq, int64_t tk, int64_t dh, int causal,
-                             float scale, const float *q, const float *k, const float *v,
-                             const float *o, const float *lse, const float *do_, float *dq,
-                             float *dk, float *dv, unsigned overwrite, float *scratch,
-                             int nscratch) {
-    const layout L = packed(tq, tk, dh);
-    backward(&L, bh, tq, tk, dh, causal, scale, q, k, v, o, lse, do_, dq, dk, dv, overwrite,
-             scratch, nscratch);
+static void scatter(const float *src, int64_t t, int64_t dh, float *dst, int64_t ld, int add) {
+    for (int64_t i = 0; i < t; i++) {
+        if (add)
+            for (int64_t d = 0; d < dh; d++) dst[i * ld + d] += src[i * dh + d];
+        else
+            memcpy(dst + i * ld, src + i * dh, (size_t)dh * sizeof(float));
+    }
 }
 
 void nb_k_attention_rows_forward(int64_t b, int64_t heads, int64_t t, int64_t dh, int causal,
                                  float scale, const float *qkv, float *o, float *lse,
                                  float *scratch, int nscratch) {
-    const layout L = rows(heads, t, dh);
-    const int64_t c = heads * dh;
-    forward(&L, b * heads, t, t, dh, causal, scale, qkv, qkv + c, qkv + 2 * c, o, lse, scratch,
-            nscratch);
+    fwd_fn f = nb__attn_fwd_slice_portable;
+#if defined(__x86_64__)
+    if (use_avx2()) f = nb__attn_fwd_slice_avx2;
+#endif
+    const nb__sgemm_arch *ar = block_kernel(dh);
+    const size_t ws = nb_k_attention_rows_scratch(t, dh), blk = nb_k_attention_scratch(dh);
+    const int64_t c = heads * dh, bh = b * heads, n = t * dh;
+    const int T = slice_threads(bh, t, t, dh, 2.0, nscratch);
+#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
+    for (int64_t s = 0; s < bh; s++) {
+        float *w = scratch + (size_t)omp_get_thread_num() * ws, *qs = w + blk;
+        const float *x = qkv + s / heads * t * 3 * c + s % heads * dh;
+        for (int p = 0; p < 3; p++) gather(x + p * c, 3 * c, t, dh, qs + p * n);
+        f(ar, t, t, dh, causal, scale, qs, qs + n, qs + 2 * n, o + s / heads * t * c + s % heads * dh,
+          lse + s * t, dh, c, w);
+    }
 }
 
 void nb_k_attention_rows_backward(int64_t b, int64_t heads, int64_t t, int64_t dh, int causal,
                                   float scale, const float *qkv, const float *o, const float *lse,
                                   const float *do_, float *dqkv, int overwrite, float *scratch,
                                   int nscratch) {
-    const layout L = rows(heads, t, dh);
-    const int64_t c = heads * dh;
-    backward(&L, b * heads, t, t, dh, causal, scale, qkv, qkv + c, qkv + 2 * c, o, lse, do_, dqkv,
-             dqkv + c, dqkv + 2 * c, overwrite ? 7u : 0u, scratch, nscratch);
+    bwd_fn f = nb__attn_bwd_slice_portable;
+#if defined(__x86_64__)
+    if (use_avx2()) f = nb__attn_bwd_slice_avx2;
+#endif
+    const nb__sgemm_arch *ar = block_kernel(dh);
+    const size_t ws = nb_k_attention_rows_scratch(t, dh), blk = nb_k_attention_scratch(dh);
+    const int64_t c = heads * dh, bh = b * heads, n = t * dh;
+    const int T = slice_threads(bh, t, t, dh, 5.0, nscratch);
+#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
+    for (int64_t s = 0; s < bh; s++) {
+        float *w = scratch + (size_t)omp_get_thread_num() * ws, *qs = w + blk;
+        float *os = qs + 3 * n, *dos = os + n, *dqs = dos + n; /* then dk, dv */
+        const int64_t xo = s / heads * t * 3 * c + s % heads * dh, oo = s / heads * t * c + s % heads * dh;
+        for (int p = 0; p < 3; p++) gather(qkv + xo + p * c, 3 * c, t, dh, qs + p * n);
+        gather(o + oo, c, t, dh, os);
+        gather(do_ + oo, c, t, dh, dos);
+        memset(dqs, 0, (size_t)(3 * n) * sizeof(float));
+        f(ar, t, t, dh, causal, scale, qs, qs + n, qs + 2 * n, os, lse + s * t, dos, dqs, dqs + n,
+          dqs + 2 * n, dh, dh, w);
+        for (int p = 0; p < 3; p++) scatter(dqs + p * n, t, dh, dqkv + xo + p * c, 3 * c, !overwrite);
+    }
 }
 
 void nb_k_heads_split(int64_t b, int64_t t, int64_t h, int64_t dh, const float *rows, int64_t ld,

@@ -34,8 +34,11 @@ void nb_k_attention_backward(int64_t bh, int64_t tq, int64_t tk, int64_t dh, int
 
 /* The same over heads read in place from the rows of a fused QKV projection,
  * qkv [b][t][3·c] (c = heads·dh; q, k, v at column offsets 0, c, 2c), with
- * o [b][t][c] written in merged-head layout: no split or merge copies.
- * Backward accumulates into dqkv (laid out as qkv), or overwrites it. */
+ * o [b][t][c] written in merged-head layout: no split or merge tensors (a
+ * slice's heads are copied into the thread's scratch, in cache). Backward
+ * accumulates into dqkv (laid out as qkv), or overwrites it. scratch holds
+ * nscratch blocks of nb_k_attention_rows_scratch(t, dh) floats. */
+size_t nb_k_attention_rows_scratch(int64_t t, int64_t dh);
 void nb_k_attention_rows_forward(int64_t b, int64_t heads, int64_t t, int64_t dh, int causal,
                                  float scale, const float *qkv, float *o, float *lse,
                                  float *scratch, int nscratch);

@@ -82,9 +82,9 @@ nb_tensor *nb_attention(nb_ctx *ctx, nb_tensor *q, nb_tensor *k, nb_tensor *v, i
 /* ---- attention over the rows of a fused QKV projection ------------------------------
  * qkv [B,T,3·C] -> [B,T,C]: the same values and gradients, bitwise, as
  * merge_heads(attention(qkv_split(qkv))), with the heads read in place and
- * the output written in merged layout (the kernels take row strides), so
- * neither the three split copies nor the head-layout output and their
- * gradients exist: 8 floats per row of C less memory, two copies less time.
+ * the output written in merged layout, so neither the three split tensors
+ * nor the head-layout output and their gradients exist: 8 floats per row of
+ * C less memory (a slice's heads are copied only into per-thread scratch).
  * iarg[0]: causal, iarg[1]: heads; farg[0]: 1/√Dh. */
 
 static int attention_rows_forward(nb_tensor *out) {
@@ -132,7 +132,8 @@ nb_tensor *nb_attention_qkv(nb_ctx *ctx, nb_tensor *qkv, int heads, int causal) 
     if (!st) return NULL;
     st->nscratch = nb_get_threads();
     st->lse = nb__alloc(ctx, (size_t)(qkv->shape[0] * heads * qkv->shape[1] + 1) * sizeof(float));
-    st->scratch = nb__alloc(ctx, (size_t)st->nscratch * nb_k_attention_scratch(c / heads) * sizeof(float));
+    st->scratch = nb__alloc(ctx, (size_t)st->nscratch * nb_k_attention_rows_scratch(qkv->shape[1], c / heads) *
+                                     sizeof(float));
     if (!st->lse || !st->scratch) return NULL;
     out->saved = st;
     return nb__op_run(out);
