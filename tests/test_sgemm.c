@@ -128,6 +128,10 @@ static const gemm_case big_cases[] = {
     {1, 0, 10, 130, 70, 1.0f, 0.0f, 0, 1},     {0, 1, 64, 40, 90, 2.0f, 1.0f, 3, 0},
     /* One tile of C and a long K: enough flops for two threads, work for one. */
     {1, 0, 1, 3, 400000, 1.0f, 0.0f, 0, 1},
+    /* Short and wide A·Bᵀ, run swapped (Cᵀ = B·Aᵀ): partial tiles both ways,
+     * two K blocks (beta then 1), padding and offsets. */
+    {0, 1, 37, 2100, 600, 1.5f, 0.5f, 3, 1},   {0, 1, 5, 4200, 65, 1.0f, 0.0f, 0, 0},
+    {0, 1, 130, 2053, 33, -0.5f, 1.0f, 1, 1},
 };
 
 static void sweep_big(void) {
@@ -181,6 +185,36 @@ static void test_determinism(void **state) {
 }
 
 /* beta scaling when there is nothing to multiply; A and B are not read. */
+/* The swapped A·Bᵀ gives bitwise what the usual loops give for the same
+ * product (B materialised transposed and run untransposed): every element is
+ * the same FMA chain in the same order. At 1 and 2 threads, beta 0, 1, 0.5. */
+static void test_swapped_bitwise(void **state) {
+    (void)state;
+    const int m = 37, n = 2100, k = 600;
+    uint64_t seed = 3;
+    float *a = alloc_filled((size_t)m * k, &seed), *b = alloc_filled((size_t)n * k, &seed);
+    float *bt = malloc((size_t)k * n * sizeof *bt), *c0 = alloc_filled((size_t)m * n, &seed);
+    float *c1 = malloc((size_t)m * n * sizeof *c1), *c2 = malloc((size_t)m * n * sizeof *c2);
+    assert_true(bt && c1 && c2);
+    for (int j = 0; j < n; j++)
+        for (int p = 0; p < k; p++) bt[(size_t)p * n + j] = b[(size_t)j * k + p];
+    const float betas3[3] = {0.0f, 1.0f, 0.5f};
+    for (int t = 1; t <= 2; t++) {
+        nb_set_threads(t);
+        for (int i = 0; i < 3; i++) {
+            memcpy(c1, c0, (size_t)m * n * sizeof *c1);
+            memcpy(c2, c0, (size_t)m * n * sizeof *c2);
+            assert_int_equal(nb_sgemm(0, 1, m, n, k, 1.5f, a, k, b, k, betas3[i], c1, n), NB_OK);
+            assert_int_equal(nb_sgemm(0, 0, m, n, k, 1.5f, a, k, bt, n, betas3[i], c2, n), NB_OK);
+            if (memcmp(c1, c2, (size_t)m * n * sizeof *c1))
+                fail_msg("swapped A·Bᵀ differs from the usual loops (threads %d, beta %g)", t,
+                         (double)betas3[i]);
+        }
+    }
+    nb_set_threads(0);
+    free(a), free(b), free(bt), free(c0), free(c1), free(c2);
+}
+
 static void test_degenerate(void **state) {
     (void)state;
     float c[6] = {NAN, NAN, NAN, NAN, NAN, NAN};
@@ -308,6 +342,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_path_avx512),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_pack_a),
+        cmocka_unit_test(test_swapped_bitwise),
         cmocka_unit_test(test_degenerate),
         cmocka_unit_test(test_invalid_args),
         cmocka_unit_test(test_cpu_path_override),
