@@ -34,6 +34,21 @@ static int use_avx2(void) {
 #endif
 }
 
+/* The slice kernels of this CPU path. */
+static fwd_fn fwd_slice(void) {
+#if defined(__x86_64__)
+    if (use_avx2()) return nb__attn_fwd_slice_avx2;
+#endif
+    return nb__attn_fwd_slice_portable;
+}
+
+static bwd_fn bwd_slice(void) {
+#if defined(__x86_64__)
+    if (use_avx2()) return nb__attn_bwd_slice_avx2;
+#endif
+    return nb__attn_bwd_slice_portable;
+}
+
 /* The SGEMM micro-kernel for block products of this CPU path, or NULL when
  * dh is not a multiple of its width (it reads rows of V, K, Q and dO nr wide;
  * the key/value blocks are BK wide, a multiple of every kernel's nr). */
@@ -60,10 +75,7 @@ static int slice_threads(int64_t bh, int64_t tq, int64_t tk, int64_t dh, double 
 void nb_k_attention_forward(int64_t bh, int64_t tq, int64_t tk, int64_t dh, int causal,
                             float scale, const float *q, const float *k, const float *v,
                             float *o, float *lse, float *scratch, int nscratch) {
-    fwd_fn f = nb__attn_fwd_slice_portable;
-#if defined(__x86_64__)
-    if (use_avx2()) f = nb__attn_fwd_slice_avx2;
-#endif
+    const fwd_fn f = fwd_slice();
     const nb__sgemm_arch *ar = block_kernel(dh);
     const size_t ws = nb_k_attention_scratch(dh);
     const int T = slice_threads(bh, tq, tk, dh, 2.0, nscratch);
@@ -79,10 +91,7 @@ void nb_k_attention_backward(int64_t bh, int64_t tq, int64_t tk, int64_t dh, int
                              float *dk, float *dv, unsigned overwrite, float *scratch,
                              int nscratch) {
     if (!dq && !dk && !dv) return;
-    bwd_fn f = nb__attn_bwd_slice_portable;
-#if defined(__x86_64__)
-    if (use_avx2()) f = nb__attn_bwd_slice_avx2;
-#endif
+    const bwd_fn f = bwd_slice();
     const nb__sgemm_arch *ar = block_kernel(dh);
     const size_t ws = nb_k_attention_scratch(dh);
     const int T = slice_threads(bh, tq, tk, dh, 5.0, nscratch);
@@ -109,6 +118,11 @@ size_t nb_k_attention_rows_scratch(int64_t t, int64_t dh) {
     return nb_k_attention_scratch(dh) + (size_t)(8 * t * dh + 15) / 16 * 16;
 }
 
+/* Where head s % heads of batch row s / heads starts in [b][t][width] rows. */
+static int64_t head_at(int64_t s, int64_t heads, int64_t t, int64_t width, int64_t dh) {
+    return s / heads * t * width + s % heads * dh;
+}
+
 static void gather(const float *src, int64_t ld, int64_t t, int64_t dh, float *dst) {
     for (int64_t i = 0; i < t; i++) memcpy(dst + i * dh, src + i * ld, (size_t)dh * sizeof(float));
 }
@@ -125,10 +139,7 @@ static void scatter(const float *src, int64_t t, int64_t dh, float *dst, int64_t
 void nb_k_attention_rows_forward(int64_t b, int64_t heads, int64_t t, int64_t dh, int causal,
                                  float scale, const float *qkv, float *o, float *lse,
                                  float *scratch, int nscratch) {
-    fwd_fn f = nb__attn_fwd_slice_portable;
-#if defined(__x86_64__)
-    if (use_avx2()) f = nb__attn_fwd_slice_avx2;
-#endif
+    const fwd_fn f = fwd_slice();
     const nb__sgemm_arch *ar = block_kernel(dh);
     const size_t ws = nb_k_attention_rows_scratch(t, dh), blk = nb_k_attention_scratch(dh);
     const int64_t c = heads * dh, bh = b * heads, n = t * dh;
@@ -136,9 +147,9 @@ void nb_k_attention_rows_forward(int64_t b, int64_t heads, int64_t t, int64_t dh
 #pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
     for (int64_t s = 0; s < bh; s++) {
         float *w = scratch + (size_t)omp_get_thread_num() * ws, *qs = w + blk;
-        const float *x = qkv + s / heads * t * 3 * c + s % heads * dh;
+        const float *x = qkv + head_at(s, heads, t, 3 * c, dh);
         for (int p = 0; p < 3; p++) gather(x + p * c, 3 * c, t, dh, qs + p * n);
-        f(ar, t, t, dh, causal, scale, qs, qs + n, qs + 2 * n, o + s / heads * t * c + s % heads * dh,
+        f(ar, t, t, dh, causal, scale, qs, qs + n, qs + 2 * n, o + head_at(s, heads, t, c, dh),
           lse + s * t, dh, c, w);
     }
 }
@@ -147,10 +158,7 @@ void nb_k_attention_rows_backward(int64_t b, int64_t heads, int64_t t, int64_t d
                                   float scale, const float *qkv, const float *o, const float *lse,
                                   const float *do_, float *dqkv, int overwrite, float *scratch,
                                   int nscratch) {
-    bwd_fn f = nb__attn_bwd_slice_portable;
-#if defined(__x86_64__)
-    if (use_avx2()) f = nb__attn_bwd_slice_avx2;
-#endif
+    const bwd_fn f = bwd_slice();
     const nb__sgemm_arch *ar = block_kernel(dh);
     const size_t ws = nb_k_attention_rows_scratch(t, dh), blk = nb_k_attention_scratch(dh);
     const int64_t c = heads * dh, bh = b * heads, n = t * dh;
@@ -159,7 +167,7 @@ void nb_k_attention_rows_backward(int64_t b, int64_t heads, int64_t t, int64_t d
     for (int64_t s = 0; s < bh; s++) {
         float *w = scratch + (size_t)omp_get_thread_num() * ws, *qs = w + blk;
         float *os = qs + 3 * n, *dos = os + n, *dqs = dos + n; /* then dk, dv */
-        const int64_t xo = s / heads * t * 3 * c + s % heads * dh, oo = s / heads * t * c + s % heads * dh;
+        const int64_t xo = head_at(s, heads, t, 3 * c, dh), oo = head_at(s, heads, t, c, dh);
         for (int p = 0; p < 3; p++) gather(qkv + xo + p * c, 3 * c, t, dh, qs + p * n);
         gather(o + oo, c, t, dh, os);
         gather(do_ + oo, c, t, dh, dos);
