@@ -123,8 +123,17 @@ static int64_t head_at(int64_t s, int64_t heads, int64_t t, int64_t width, int64
     return s / heads * t * width + s % heads * dh;
 }
 
+/* n floats: whole 32-byte pieces by constant-size memcpy, which compilers
+ * inline as vector moves (a call per 128-byte head row cost 3% of a char-GPT
+ * step), then the rest. */
+static inline void copy_floats(float *dst, const float *src, int64_t n) {
+    int64_t d = 0;
+    for (; d + 8 <= n; d += 8) memcpy(dst + d, src + d, 32);
+    for (; d < n; d++) dst[d] = src[d];
+}
+
 static void gather(const float *src, int64_t ld, int64_t t, int64_t dh, float *dst) {
-    for (int64_t i = 0; i < t; i++) memcpy(dst + i * dh, src + i * ld, (size_t)dh * sizeof(float));
+    for (int64_t i = 0; i < t; i++) copy_floats(dst + i * dh, src + i * ld, dh);
 }
 
 static void scatter(const float *src, int64_t t, int64_t dh, float *dst, int64_t ld, int add) {
@@ -132,7 +141,7 @@ static void scatter(const float *src, int64_t t, int64_t dh, float *dst, int64_t
         if (add)
             for (int64_t d = 0; d < dh; d++) dst[i * ld + d] += src[i * dh + d];
         else
-            memcpy(dst + i * ld, src + i * dh, (size_t)dh * sizeof(float));
+            copy_floats(dst + i * ld, src + i * dh, dh);
     }
 }
 
