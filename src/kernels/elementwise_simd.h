@@ -550,6 +550,7 @@ float EW_FN(nb__ew_exp_sum_next)(const float *x, int64_t n, float m, float x_min
     case 2: EW_ESN(0, 1, 0, 0);  /* log-sum-exp rows */
     case 3: EW_ESN(1, 1, 0, 0);  /* softmax: a block's first row */
     case 11: EW_ESN(1, 1, 0, 1); /* softmax */
+    case 15: EW_ESN(1, 1, 1, 1); /* softmax, prefetching the row after next */
     case 9: EW_ESN(1, 0, 0, 1);  /* softmax: a block's last row */
     case 7: EW_ESN(1, 1, 1, 0);  /* fused cross-entropy */
     case 5: EW_ESN(1, 0, 1, 0);  /* fused cross-entropy: a block's last row */

@@ -121,7 +121,8 @@ void nb_k_softmax(const float *x, int64_t outer, int64_t n, int64_t inner, float
                 NB__ROWS_PIPELINED(x, outer, n, {
                     float *e = buf[r & 1];
                     const float s = f.exp_sum_next(x + r * n, n, m, x_min, e, next, next_mm,
-                                                   NULL, prev, prev_e, inv);
+                                                   r + 2 < hi_ ? x + (r + 2) * n : NULL, prev,
+                                                   prev_e, inv);
                     prev = y + r * n;
                     prev_e = e;
                     inv = 1.0f / s;
