@@ -21,10 +21,10 @@ size_t nb_k_attention_scratch(int64_t dh) {
 }
 
 typedef void (*fwd_fn)(const nb__sgemm_arch *, int64_t, int64_t, int64_t, int, float, const float *, const float *,
-                       const float *, float *, float *, int64_t, int64_t, float *);
+                       const float *, float *, float *, int64_t, float *);
 typedef void (*bwd_fn)(const nb__sgemm_arch *, int64_t, int64_t, int64_t, int, float, const float *, const float *,
                        const float *, const float *, const float *, const float *, float *,
-                       float *, float *, int64_t, int64_t, float *);
+                       float *, float *, float *);
 
 static int use_avx2(void) {
 #if defined(__x86_64__)
@@ -82,7 +82,7 @@ void nb_k_attention_forward(int64_t bh, int64_t tq, int64_t tk, int64_t dh, int 
 #pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
     for (int64_t s = 0; s < bh; s++)
         f(ar, tq, tk, dh, causal, scale, q + s * tq * dh, k + s * tk * dh, v + s * tk * dh,
-          o + s * tq * dh, lse + s * tq, dh, dh, scratch + (size_t)omp_get_thread_num() * ws);
+          o + s * tq * dh, lse + s * tq, dh, scratch + (size_t)omp_get_thread_num() * ws);
 }
 
 void nb_k_attention_backward(int64_t bh, int64_t tq, int64_t tk, int64_t dh, int causal,
@@ -104,7 +104,7 @@ void nb_k_attention_backward(int64_t bh, int64_t tq, int64_t tk, int64_t dh, int
         if (dks && (overwrite & 2u)) memset(dks, 0, (size_t)(tk * dh) * sizeof(float));
         if (dvs && (overwrite & 4u)) memset(dvs, 0, (size_t)(tk * dh) * sizeof(float));
         f(ar, tq, tk, dh, causal, scale, q + s * tq * dh, k + s * tk * dh, v + s * tk * dh,
-          o + s * tq * dh, lse + s * tq, do_ + s * tq * dh, dqs, dks, dvs, dh, dh,
+          o + s * tq * dh, lse + s * tq, do_ + s * tq * dh, dqs, dks, dvs,
           scratch + (size_t)omp_get_thread_num() * ws);
     }
 }
@@ -159,7 +159,7 @@ void nb_k_attention_rows_forward(int64_t b, int64_t heads, int64_t t, int64_t dh
         const float *x = qkv + head_at(s, heads, t, 3 * c, dh);
         for (int p = 0; p < 3; p++) gather(x + p * c, 3 * c, t, dh, qs + p * n);
         f(ar, t, t, dh, causal, scale, qs, qs + n, qs + 2 * n, o + head_at(s, heads, t, c, dh),
-          lse + s * t, dh, c, w);
+          lse + s * t, c, w);
     }
 }
 
@@ -182,7 +182,7 @@ void nb_k_attention_rows_backward(int64_t b, int64_t heads, int64_t t, int64_t d
         gather(do_ + oo, c, t, dh, dos);
         memset(dqs, 0, (size_t)(3 * n) * sizeof(float));
         f(ar, t, t, dh, causal, scale, qs, qs + n, qs + 2 * n, os, lse + s * t, dos, dqs, dqs + n,
-          dqs + 2 * n, dh, dh, w);
+          dqs + 2 * n, w);
         for (int p = 0; p < 3; p++) scatter(dqs + p * n, t, dh, dqkv + xo + p * c, 3 * c, !overwrite);
     }
 }

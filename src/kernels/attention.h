@@ -57,22 +57,23 @@ void nb_k_heads_split(int64_t b, int64_t t, int64_t h, int64_t dh, const float *
 void nb_k_heads_merge(int64_t b, int64_t t, int64_t h, int64_t dh, const float *heads,
                       float *rows, int64_t ld, int64_t off, int accumulate);
 
-/* One slice each, per instruction set (attention_body.inc): ws is one
- * thread's scratch; ar the SGEMM micro-kernel for block products, or NULL
+/* One slice each, per instruction set (attention_body.inc): [T][dh] slices,
+ * except that forward writes o's rows lo floats apart; ws is one thread's
+ * scratch; ar the SGEMM micro-kernel for block products, or NULL
  * for row loops. Used by the dispatcher in attention.c. */
 struct nb__sgemm_arch;
 #define NB__ATTN_DECL(suffix)                                                                  \
     void nb__attn_fwd_slice_##suffix(const struct nb__sgemm_arch *ar, int64_t tq, int64_t tk, \
                                      int64_t dh, int causal,                                  \
                                      float scale, const float *q, const float *k,             \
-                                     const float *v, float *o, float *lse, int64_t li,         \
-                                     int64_t lo, float *ws);                                   \
+                                     const float *v, float *o, float *lse, int64_t lo,         \
+                                     float *ws);                                               \
     void nb__attn_bwd_slice_##suffix(const struct nb__sgemm_arch *ar, int64_t tq, int64_t tk, \
                                      int64_t dh, int causal,                                  \
                                      float scale, const float *q, const float *k,             \
                                      const float *v, const float *o, const float *lse,         \
                                      const float *do_, float *dq, float *dk, float *dv,        \
-                                     int64_t li, int64_t lo, float *ws);
+                                     float *ws);
 NB__ATTN_DECL(portable)
 #if defined(__x86_64__)
 NB__ATTN_DECL(avx2)
