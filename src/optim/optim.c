@@ -239,17 +239,12 @@ static void update_range(const nb_optim *o, int i, int64_t lo, int64_t n, int64_
     }
 }
 
-int nb_optim_step(nb_optim *o) {
-    if (!o) return NB_ERR_NULL;
-    if (nb_error(o->ctx)) return nb_error(o->ctx);
-    const int64_t t = ++o->steps;
-    int64_t total = 0;
-    for (int i = 0; i < o->nparams; i++)
-        if (o->params[i]->grad) total += o->params[i]->size;
-    /* A step is memory-bound (Adam moves 28 bytes per parameter): above a
-     * threshold each thread takes one contiguous share of every tensor (in
-     * 16-float units, so no two threads write one cache line). */
-    const int nt = nb__threads_for((double)total * 4.0, NB_EW_MIN_PER_THREAD);
+/* Each of nt threads updates its share of every tensor (16-float units, so
+ * no two threads write one cache line). A function of its own, kept out of
+ * line: with clang, a function holding an OpenMP construct enters the OpenMP
+ * runtime on every call (its first call allocates), and the one-thread step
+ * must not. */
+static __attribute__((noinline)) void step_shares(const nb_optim *o, int64_t t, int nt) {
     NB__EW_PARALLEL_FOR(th, nt, {
         for (int i = 0; i < o->nparams; i++) {
             const nb_tensor *p = o->params[i];
@@ -260,6 +255,24 @@ int nb_optim_step(nb_optim *o) {
             if (hi > lo) update_range(o, i, lo, hi - lo, t);
         }
     });
+}
+
+int nb_optim_step(nb_optim *o) {
+    if (!o) return NB_ERR_NULL;
+    if (nb_error(o->ctx)) return nb_error(o->ctx);
+    const int64_t t = ++o->steps;
+    int64_t total = 0;
+    for (int i = 0; i < o->nparams; i++)
+        if (o->params[i]->grad) total += o->params[i]->size;
+    /* A step is memory-bound (Adam moves 28 bytes per parameter): threads
+     * only above a threshold. */
+    const int nt = nb__threads_for((double)total * 4.0, NB_EW_MIN_PER_THREAD);
+    if (nt > 1) {
+        step_shares(o, t, nt);
+        return NB_OK;
+    }
+    for (int i = 0; i < o->nparams; i++)
+        if (o->params[i]->grad) update_range(o, i, 0, o->params[i]->size, t);
     return NB_OK;
 }
 
