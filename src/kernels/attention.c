@@ -26,25 +26,17 @@ typedef void (*bwd_fn)(const nb__sgemm_arch *, int64_t, int64_t, int64_t, int, f
                        const float *, const float *, const float *, const float *, float *,
                        float *, float *, float *);
 
-static int use_avx2(void) {
-#if defined(__x86_64__)
-    return nb__cpu_path() >= NB_CPU_AVX2;
-#else
-    return 0;
-#endif
-}
-
 /* The slice kernels of this CPU path. */
 static fwd_fn fwd_slice(void) {
 #if defined(__x86_64__)
-    if (use_avx2()) return nb__attn_fwd_slice_avx2;
+    if (nb__cpu_avx2()) return nb__attn_fwd_slice_avx2;
 #endif
     return nb__attn_fwd_slice_portable;
 }
 
 static bwd_fn bwd_slice(void) {
 #if defined(__x86_64__)
-    if (use_avx2()) return nb__attn_bwd_slice_avx2;
+    if (nb__cpu_avx2()) return nb__attn_bwd_slice_avx2;
 #endif
     return nb__attn_bwd_slice_portable;
 }

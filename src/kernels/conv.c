@@ -101,7 +101,7 @@ static void im2col_plane(const nb_k_conv_geom *g, const tap *taps, const float *
     if (taps) {
 #if defined(__x86_64__)
         const int64_t p = g->oh * g->ow, nk = g->kh * g->kw;
-        if (g->ow >= 8 && p >= 8 && nb__cpu_path() >= NB_CPU_AVX2) {
+        if (g->ow >= 8 && p >= 8 && nb__cpu_avx2()) {
             nb__im2col_same_avx2(plane, taps, nk, p, g->ow, col + ci * nk * ldcol, ldcol);
             return;
         }
@@ -162,7 +162,7 @@ static void col2im_plane(const nb_k_conv_geom *g, const tap *taps, float *col, i
     if (taps) {
 #if defined(__x86_64__)
         const int64_t p = g->oh * g->ow, nk = g->kh * g->kw;
-        if (g->ow >= 8 && p >= 8 && nb__cpu_path() >= NB_CPU_AVX2) {
+        if (g->ow >= 8 && p >= 8 && nb__cpu_avx2()) {
             nb__col2im_same_avx2(col + ci * nk * ldcol, ldcol, taps, nk, p, g->ow, plane);
             return;
         }

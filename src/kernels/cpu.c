@@ -74,6 +74,14 @@ int nb__cpu_path(void) {
     return p;
 }
 
+int nb__cpu_avx2(void) {
+#if defined(__x86_64__)
+    return nb__cpu_path() >= NB_CPU_AVX2;
+#else
+    return 0;
+#endif
+}
+
 int nb__set_cpu_path(int path) {
     if (path == NB_CPU_AUTO) {
         atomic_store(&cur_path, default_path());

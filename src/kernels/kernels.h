@@ -22,6 +22,10 @@ int nb__cpu_path(void);
 int nb__set_cpu_path(int path);
 /* Nonzero when this CPU and OS can run the path. */
 int nb__cpu_supports(int path);
+/* Nonzero when kernels may run their AVX2 + FMA code: on x86-64, with the
+ * path at AVX2 or above (AVX-512 CPUs have AVX2). References to *_avx2
+ * symbols still sit under defined(__x86_64__): off x86 they do not exist. */
+int nb__cpu_avx2(void);
 /* "scalar", "avx2", "avx512". */
 const char *nb__cpu_path_name(int path);
 

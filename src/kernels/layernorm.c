@@ -26,7 +26,7 @@ typedef struct {
 
 static norm_fns pick(void) {
 #if defined(__x86_64__)
-    if (nb__cpu_path() >= NB_CPU_AVX2)
+    if (nb__cpu_avx2())
         return (norm_fns){nb__norm_fwd_rows_avx2, nb__norm_bwd_rows_avx2, nb__norm_param_cols_avx2};
 #endif
     return (norm_fns){nb__norm_fwd_rows_portable, nb__norm_bwd_rows_portable,

@@ -22,7 +22,7 @@ void nb__k_rmsprop_avx2(float *restrict, const float *restrict, float *restrict,
                         float, float);
 void nb__k_adagrad_avx2(float *restrict, const float *restrict, float *restrict, int64_t, float,
                         float, float);
-#define NB_OPT_WIDE() (nb__cpu_path() >= NB_CPU_AVX2)
+#define NB_OPT_WIDE() nb__cpu_avx2()
 #else
 #define NB_OPT_WIDE() 0
 #endif

@@ -29,15 +29,6 @@ static int is_2x2(const nb_k_pool_geom *g) {
     return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0;
 }
 
-/* Whether the AVX2 rows of pool_avx2.c run on this CPU. */
-static int simd_rows(void) {
-#if defined(__x86_64__)
-    return nb__cpu_path() >= NB_CPU_AVX2;
-#else
-    return 0;
-#endif
-}
-
 static void max_pool_2x2(const nb_k_pool_geom *g, const float *x, float *y, int32_t *arg,
                          int simd) {
     const int64_t w = g->w, ow = g->ow;
@@ -109,7 +100,7 @@ static void max_pool_plane(const nb_k_pool_geom *g, const float *x, float *y, in
 void nb_k_max_pool(const nb_k_pool_geom *g, int64_t planes, const float *x, float *y,
                    int32_t *arg) {
     const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
-    const int fast = is_2x2(g), simd = simd_rows();
+    const int fast = is_2x2(g), simd = nb__cpu_avx2();
     const int nt = threads(g, planes);
     NB__EW_PARALLEL_FOR(c, planes, {
         if (fast)
@@ -150,7 +141,7 @@ void nb_k_max_pool_backward(const nb_k_pool_geom *g, int64_t planes, const float
                             const int32_t *arg, float *dx, int overwrite) {
     const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
     const int nt = threads(g, planes);
-    const int fast = is_2x2(g), simd = simd_rows();
+    const int fast = is_2x2(g), simd = nb__cpu_avx2();
     if (overwrite && fast) {
         NB__EW_PARALLEL_FOR(c, planes, max_pool_2x2_backward_store(g, dy + c * ohw, arg + c * ohw,
                                                                    dx + c * hw, simd));
