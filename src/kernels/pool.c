@@ -113,18 +113,15 @@ void nb_k_max_pool(const nb_k_pool_geom *g, int64_t planes, const float *x, floa
 /* Overwriting backward of the 2×2 stride-2 pool: every input of a window is
  * stored (dy at the argmax, 0 elsewhere) in one pass, no clearing pass; an odd
  * last row or column, which no window reads, gets 0. */
-static void max_pool_2x2_backward_store(const nb_k_pool_geom *g, const float *dy,
-                                        const int32_t *arg, float *dx, int simd) {
+static void backward_store_windows(const nb_k_pool_geom *g, const float *dy, const int32_t *arg,
+                                   float *dx) {
     const int64_t w = g->w, ow = g->ow;
-#if defined(__x86_64__)
-    if (simd) nb__max_pool_2x2_backward_plane_avx2(dx, g->h, w, g->oh, ow, dy, arg);
-#endif
     for (int64_t oy = 0; oy < g->oh; oy++) {
         float *r0 = dx + 2 * oy * w, *r1 = r0 + w;
         const float *gy = dy + oy * ow;
         const int32_t *a = arg + oy * ow;
         const int32_t base = (int32_t)(2 * oy * w);
-        for (int64_t ox = 0; ox < ow && !simd; ox++) { /* else stored by the AVX2 plane */
+        for (int64_t ox = 0; ox < ow; ox++) {
             const int32_t k = a[ox] - base - 2 * (int32_t)ox; /* 0, 1, w or w + 1 */
             const float v = 0.0f + gy[ox];                    /* as 0 + dy after clearing */
             r0[2 * ox] = k == 0 ? v : 0.0f;
@@ -132,8 +129,21 @@ static void max_pool_2x2_backward_store(const nb_k_pool_geom *g, const float *dy
             r1[2 * ox] = k == w ? v : 0.0f;
             r1[2 * ox + 1] = k == w + 1 ? v : 0.0f;
         }
-        if (w > 2 * ow) r0[w - 1] = r1[w - 1] = 0.0f;
     }
+}
+
+static void max_pool_2x2_backward_store(const nb_k_pool_geom *g, const float *dy,
+                                        const int32_t *arg, float *dx, int simd) {
+    const int64_t w = g->w;
+#if defined(__x86_64__)
+    if (simd)
+        nb__max_pool_2x2_backward_plane_avx2(dx, g->h, w, g->oh, g->ow, dy, arg);
+    else
+#endif
+        backward_store_windows(g, dy, arg, dx);
+    (void)simd;
+    if (w > 2 * g->ow)
+        for (int64_t r = 0; r < 2 * g->oh; r++) dx[r * w + w - 1] = 0.0f;
     if (g->h > 2 * g->oh) memset(dx + (g->h - 1) * w, 0, (size_t)w * sizeof(float));
 }
 
