@@ -4,13 +4,13 @@
  * kernels/unary.c. (softmax and log_softmax live elsewhere.) */
 #include "ops/unary.h"
 
-static const nb_op_def op_sigmoid = {"sigmoid", nb__unary_forward, nb__unary_backward, 1u};
-static const nb_op_def op_tanh = {"tanh", nb__unary_forward, nb__unary_backward, 1u};
-static const nb_op_def op_relu = {"relu", nb__unary_forward, nb__unary_backward, 1u};
-static const nb_op_def op_leaky_relu = {"leaky_relu", nb__unary_forward, nb__unary_backward, 1u};
-static const nb_op_def op_elu = {"elu", nb__unary_forward, nb__unary_backward, 1u};
-static const nb_op_def op_gelu = {"gelu", nb__unary_forward, nb__unary_backward, 1u};
-static const nb_op_def op_softplus = {"softplus", nb__unary_forward, nb__unary_backward, 1u};
+NB__UNARY_OP(op_sigmoid, "sigmoid");
+NB__UNARY_OP(op_tanh, "tanh");
+NB__UNARY_OP(op_relu, "relu");
+NB__UNARY_OP(op_leaky_relu, "leaky_relu");
+NB__UNARY_OP(op_elu, "elu");
+NB__UNARY_OP(op_gelu, "gelu");
+NB__UNARY_OP(op_softplus, "softplus");
 
 nb_tensor *nb_sigmoid(nb_ctx *ctx, nb_tensor *x) {
     return nb__unary(ctx, &op_sigmoid, NB_UN_SIGMOID, x, 0, 0);

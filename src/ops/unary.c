@@ -32,16 +32,16 @@ nb_tensor *nb__unary(nb_ctx *ctx, const nb_op_def *op, nb_unop kind, nb_tensor *
     return nb__op_run(out);
 }
 
-static const nb_op_def op_neg = {"neg", nb__unary_forward, nb__unary_backward, 1u};
-static const nb_op_def op_scale = {"scale", nb__unary_forward, nb__unary_backward, 1u};
-static const nb_op_def op_add_scalar = {"add_scalar", nb__unary_forward, nb__unary_backward, 1u};
-static const nb_op_def op_exp = {"exp", nb__unary_forward, nb__unary_backward, 1u};
-static const nb_op_def op_log = {"log", nb__unary_forward, nb__unary_backward, 1u};
-static const nb_op_def op_sqrt = {"sqrt", nb__unary_forward, nb__unary_backward, 1u};
-static const nb_op_def op_square = {"square", nb__unary_forward, nb__unary_backward, 1u};
-static const nb_op_def op_pow = {"pow", nb__unary_forward, nb__unary_backward, 1u};
-static const nb_op_def op_abs = {"abs", nb__unary_forward, nb__unary_backward, 1u};
-static const nb_op_def op_clamp = {"clamp", nb__unary_forward, nb__unary_backward, 1u};
+NB__UNARY_OP(op_neg, "neg");
+NB__UNARY_OP(op_scale, "scale");
+NB__UNARY_OP(op_add_scalar, "add_scalar");
+NB__UNARY_OP(op_exp, "exp");
+NB__UNARY_OP(op_log, "log");
+NB__UNARY_OP(op_sqrt, "sqrt");
+NB__UNARY_OP(op_square, "square");
+NB__UNARY_OP(op_pow, "pow");
+NB__UNARY_OP(op_abs, "abs");
+NB__UNARY_OP(op_clamp, "clamp");
 
 nb_tensor *nb_neg(nb_ctx *ctx, nb_tensor *x) { return nb__unary(ctx, &op_neg, NB_UN_NEG, x, 0, 0); }
 nb_tensor *nb_scale(nb_ctx *ctx, nb_tensor *x, float s) {

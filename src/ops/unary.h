@@ -12,8 +12,14 @@
 int nb__unary_forward(nb_tensor *out);
 void nb__unary_backward(nb_tensor *out);
 
+/* The op record of a unary op named `name`: the shared forward and backward,
+ * and the input's gradient stored by its first writer (slot 0 overwritable:
+ * nb__unary_backward stores when the engine allows it). */
+#define NB__UNARY_OP(var, name)                                                               \
+    static const nb_op_def var = {name, nb__unary_forward, nb__unary_backward, 1u}
+
 /* Make and run the node y = kind(x; p0, p1) of the same shape as x. The op
- * record must use nb__unary_forward/backward. NULL on error. */
+ * record must be an NB__UNARY_OP. NULL on error. */
 nb_tensor *nb__unary(nb_ctx *ctx, const nb_op_def *op, nb_unop kind, nb_tensor *x, float p0,
                      float p1);
 
