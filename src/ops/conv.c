@@ -38,9 +38,9 @@ typedef struct conv_state {
     float *col;                          /* per sample group: k × p columns */
     float *dw;                           /* per sample group: o × k gradient partial */
     float *db;                           /* per sample group: o bias-gradient partial */
-    int pool;                            /* 2×2 stride-2 max-pool fused after */
-    nb_k_pool_geom pg;                   /* its geometry on one OH × OW plane */
-    float *ybuf;                         /* per sample group: o × p unpooled output / gradient */
+    float *ybuf;                         /* fused 2×2 max-pool only (else NULL): per sample
+                                            group, o × p unpooled output / gradient */
+    nb_k_pool_geom pg;                   /* the pool's geometry on one OH × OW plane */
     int32_t *arg;                        /* the pool's argmax, one per output element */
 } conv_state;
 
@@ -98,7 +98,7 @@ static int conv_forward(nb_tensor *out) {
     const int64_t os = st->n ? out->size / st->n : 0; /* output per sample: ys, or pooled */
     NB__EW_PARALLEL_FOR(j, st->nsg, {
         float *col = st->col + j * st->k * st->p;
-        float *yb = st->pool ? st->ybuf + j * ys : NULL;
+        float *yb = st->ybuf ? st->ybuf + j * ys : NULL;
         const int64_t s1 = (j + 1) * st->per < st->n ? (j + 1) * st->per : st->n;
         for (int64_t s = j * st->per; s < s1; s++) {
             const int rc = forward_sample(st, x->data + s * xs, w->data, bias,
@@ -175,7 +175,7 @@ static void conv_backward(nb_tensor *out) {
         float *col = st->col + j * st->k * st->p;
         float *dw = want_dw ? st->dw + j * st->o * st->k : NULL;
         float *db = st->db + j * st->o;
-        float *yb = st->pool ? st->ybuf + j * ys : NULL;
+        float *yb = st->ybuf ? st->ybuf + j * ys : NULL;
         if (dw) memset(dw, 0, (size_t)(st->o * st->k) * sizeof(float));
         if (want_db) memset(db, 0, (size_t)st->o * sizeof(float));
         const int64_t s1 = (j + 1) * st->per < st->n ? (j + 1) * st->per : st->n;
@@ -314,7 +314,6 @@ nb_tensor *nb_conv2d(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b,
     st->p = p;
     /* the fused pool works sample by sample: the direct path's batch-wide loops would not */
     st->direct = !pool && kh == 1 && kw == 1 && sh == 1 && sw == 1 && o.pad_h == 0 && o.pad_w == 0;
-    st->pool = pool;
     st->pg = (nb_k_pool_geom){.h = oh, .w = ow, .kh = 2, .kw = 2, .sh = 2, .sw = 2, .oh = oh / 2,
                               .ow = ow / 2};
     if (!st->direct && n > 0 && p > 0) {
