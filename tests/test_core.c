@@ -140,8 +140,84 @@ static void test_reused_input_accumulates(void **state) {
     assert_int_equal(nb_graph_backward(g), NB_OK);
     for (int64_t i = 0; i < x->size; i++)
         assert_float_equal(x->grad[i], 2 * (2 * x->data[i] + 1), 1e-5);
-    nb_graph_zero_grad(g);
+    nb_graph_zero_grad(g); /* lazy: read as zero once settled */
+    nb_tensor_grad_settle(x);
     for (int64_t i = 0; i < x->size; i++) assert_true(x->grad[i] == 0.0f);
+    nb_ctx_free(ctx);
+}
+
+/* nb_graph_zero_grad only marks the leaves. The next backward must give
+ * exactly what a memset followed by accumulation gives: for leaves whose
+ * first writer stores (linear's weight and bias, matmul's operands), for
+ * leaves cleared before a writer that adds (a tied weight's second use, a
+ * parameter used twice in one op), and for a leaf whose consumers never
+ * write its gradient. The optimizer and clipping see zeros for a marked
+ * gradient even without a backward. */
+static void test_lazy_zero_grad(void **state) {
+    (void)state;
+    nb_ctx *ctx = nb_ctx_new();
+    uint64_t seed = 5;
+    nb_tensor *x = nbt_param(ctx, &seed, -1, 1, 2, (int64_t[]){3, 5});
+    nb_tensor *w = nbt_param(ctx, &seed, -1, 1, 2, (int64_t[]){4, 5});
+    nb_tensor *b = nbt_param(ctx, &seed, -1, 1, 1, (int64_t[]){4});
+    nb_tensor *m = nbt_param(ctx, &seed, -1, 1, 2, (int64_t[]){4, 4});
+    nb_tensor *idx = nb_tensor_new(ctx, 1, (int64_t[]){3});
+    nb_tensor *h = nb_tanh(ctx, nb_linear(ctx, x, w, b));                 /* [3,4] */
+    nb_tensor *hm = nb_matmul(ctx, h, nb_mul(ctx, m, m));                 /* m twice in one op */
+    nb_tensor *tied = nb_linear(ctx, hm, nb_transpose(ctx, w, 0, 1), NULL); /* w again: [3,5] */
+    nb_tensor *e = nb_embedding(ctx, w, idx);                              /* and a scatter-add */
+    /* `unused` reaches the loss only through a node made without gradients:
+     * backward never writes its gradient, yet it must read zero after */
+    nb_tensor *unused = nbt_param(ctx, &seed, -1, 1, 1, (int64_t[]){4});
+    nb_set_grad_enabled(ctx, 0);
+    nb_tensor *zero_path = nb_mul(ctx, unused, unused);
+    nb_set_grad_enabled(ctx, 1);
+    nb_tensor *loss = nb_add(ctx, nb_add(ctx, nbt_weighted_sum(ctx, tied, &seed),
+                                         nbt_weighted_sum(ctx, e, &seed)),
+                             nbt_weighted_sum(ctx, zero_path, &seed));
+    NBT_ASSERT_OK(ctx);
+    for (int i = 0; i < 3; i++) idx->data[i] = (float)(3 - i);
+    nb_tensor *leaves[5] = {x, w, b, m, unused};
+    nb_graph *g = nb_graph_new(ctx, loss);
+    NBT_ASSERT_OK(ctx);
+    /* reference: explicit zeros, then one accumulating backward */
+    float *ref[5];
+    for (int k = 0; k < 5; k++) {
+        memset(leaves[k]->grad, 0, (size_t)leaves[k]->size * sizeof(float));
+        leaves[k]->grad_stale = 0;
+    }
+    assert_int_equal(nb_graph_forward(g), NB_OK);
+    assert_int_equal(nb_graph_backward(g), NB_OK);
+    for (int k = 0; k < 5; k++) {
+        ref[k] = malloc((size_t)leaves[k]->size * sizeof(float));
+        assert_non_null(ref[k]);
+        memcpy(ref[k], leaves[k]->grad, (size_t)leaves[k]->size * sizeof(float));
+        /* stale values that must not leak into the next step */
+        for (int64_t i = 0; i < leaves[k]->size; i++) leaves[k]->grad[i] = 1e3f + (float)i;
+    }
+    nb_graph_zero_grad(g);
+    for (int k = 0; k < 5; k++) assert_true(leaves[k]->grad_stale);
+    assert_int_equal(nb_graph_forward(g), NB_OK);
+    assert_int_equal(nb_graph_backward(g), NB_OK);
+    for (int k = 0; k < 5; k++) {
+        assert_false(leaves[k]->grad_stale);
+        assert_memory_equal(leaves[k]->grad, ref[k], (size_t)leaves[k]->size * sizeof(float));
+    }
+    /* a second backward without zeroing still accumulates */
+    assert_int_equal(nb_graph_backward(g), NB_OK);
+    for (int64_t i = 0; i < x->size; i++) assert_true(x->grad[i] == 2.0f * ref[0][i]);
+    for (int64_t i = 0; i < w->size; i++) assert_float_equal(w->grad[i], 2.0f * ref[1][i], 1e-5);
+    /* marked, then stepped and clipped with no backward: zero gradients */
+    nb_graph_zero_grad(g);
+    assert_true(nb_clip_grad_norm(leaves, 5, 1.0f) == 0.0f);
+    nb_graph_zero_grad(g);
+    nb_optim_config c = nb_optim_defaults(NB_OPTIM_SGD);
+    nb_optim *o = nb_optim_new(leaves, 5, &c);
+    assert_non_null(o);
+    float w0 = w->data[0], x0 = x->data[7];
+    assert_int_equal(nb_optim_step(o), NB_OK);
+    assert_true(w->data[0] == w0 && x->data[7] == x0);
+    for (int k = 0; k < 5; k++) free(ref[k]);
     nb_ctx_free(ctx);
 }
 
@@ -353,6 +429,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_copy_in_out),
     cmocka_unit_test(test_errors_are_sticky_and_named),
     cmocka_unit_test(test_reused_input_accumulates),
+    cmocka_unit_test(test_lazy_zero_grad),
     cmocka_unit_test(test_replay_with_new_inputs),
     cmocka_unit_test(test_graph_profile_report),
     cmocka_unit_test(test_gradient_overwrite_first_writer),

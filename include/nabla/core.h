@@ -78,6 +78,7 @@ struct nb_tensor {
     nb_tensor *next;                /* creation-order list */
     unsigned char grad_written;     /* backward: grad holds this step's partial sum */
     unsigned char grad_fresh;       /* backward: bit k = write, not add, src[k]'s grad */
+    unsigned char grad_stale;       /* leaf: zeroed by nb_graph_zero_grad, not yet cleared */
 };
 
 /* ---- contexts -------------------------------------------------------------
@@ -168,7 +169,15 @@ char *nb_shape_string(const nb_tensor *t, char *buf, size_t len);
 nb_graph *nb_graph_new(nb_ctx *ctx, nb_tensor *output);
 int nb_graph_forward(nb_graph *g);
 int nb_graph_backward(nb_graph *g);
-void nb_graph_zero_grad(nb_graph *g);   /* zeroes the leaves' gradients */
+/* Zeroes the leaves' gradients, lazily (like PyTorch's set_to_none): each is
+ * marked, and the next backward has its first writer store rather than add
+ * (no memset, and the writer reads no old values) or clears it right before.
+ * The optimizer, clipping, the finite check and data-parallel averaging see
+ * zeros for a marked gradient even without a backward; reading t->grad
+ * directly in between shows stale values (call nb_tensor_grad_settle first). */
+void nb_graph_zero_grad(nb_graph *g);
+/* Clears t's gradient now if nb_graph_zero_grad left it marked. */
+void nb_tensor_grad_settle(nb_tensor *t);
 nb_tensor *nb_graph_output(const nb_graph *g);
 int nb_graph_num_nodes(const nb_graph *g);
 /* Trainable parameters (NB_PARAM leaves) the output depends on, in creation order. */

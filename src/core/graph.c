@@ -80,23 +80,30 @@ int nb_graph_forward(nb_graph *g) {
 static void clear_grad(nb_tensor *t) {
     memset(t->grad, 0, (size_t)t->size * sizeof(float));
     t->grad_written = 1;
+    t->grad_stale = 0;
+}
+
+void nb_tensor_grad_settle(nb_tensor *t) {
+    if (t && t->grad && t->grad_stale) clear_grad(t);
 }
 
 /* Before node t's backward: its own gradient, if no consumer wrote it, is
- * zero; each intermediate input gradient not yet written this step is either
- * handed to the op to overwrite (a declared slot, the tensor in no other
- * slot) or cleared now. */
+ * zero; each input gradient that holds nothing of this step yet (an
+ * intermediate not yet written, or a leaf nb_graph_zero_grad marked) is
+ * either handed to the op to overwrite (a declared slot, the tensor in no
+ * other slot) or cleared now. */
 static void prepare_src_grads(nb_tensor *t) {
     if (!t->grad_written) clear_grad(t);
     unsigned fresh = 0;
     for (int k = 0; k < t->nsrc; k++) {
         nb_tensor *s = t->src[k];
-        if (!s->op || !s->grad || s->grad_written) continue;
+        if (!s->grad || (s->op ? s->grad_written : !s->grad_stale)) continue;
         int once = 1;
         for (int m = 0; m < t->nsrc; m++) once &= m == k || t->src[m] != s;
         if (once && k < 8 && ((t->op->overwrites >> k) & 1u)) {
             fresh |= 1u << k;
             s->grad_written = 1;
+            s->grad_stale = 0;
         } else {
             clear_grad(s);
         }
@@ -133,6 +140,8 @@ int nb_graph_backward(nb_graph *g) {
             t->op->backward(t);
             t->grad_fresh = 0;
             if (prof) prof[2 * i + 1] += clock_s() - t0;
+        } else if (t->grad_stale) { /* a marked leaf no consumer wrote: zero, as promised */
+            clear_grad(t);
         }
         if (g->hook) g->hook(g, i, t, g->hook_user);
     }
@@ -140,12 +149,14 @@ int nb_graph_backward(nb_graph *g) {
 }
 
 /* Leaves only: intermediate gradients are per-step scratch that backward
- * zeroes itself, so clearing them here would be work done twice. */
+ * zeroes itself. A leaf is only marked: backward's first writer then stores
+ * its gradient (a linear layer's dW GEMM runs with beta = 0), saving a
+ * memset and a read of the old values per parameter per step. */
 void nb_graph_zero_grad(nb_graph *g) {
     if (!g) return;
     for (int i = 0; i < g->nnodes; i++) {
         nb_tensor *t = g->nodes[i];
-        if (!t->op && t->grad) memset(t->grad, 0, (size_t)t->size * sizeof(float));
+        if (!t->op && t->grad) t->grad_stale = 1;
     }
 }
 

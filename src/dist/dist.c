@@ -464,6 +464,8 @@ int nb_dist_attach(nb_dist *d, nb_graph *g) {
 int nb_dist_sync_grads(nb_dist *d) {
     if (!d) return NB_ERR_NULL;
     double t0 = now_s();
+    /* zeroed by nb_graph_zero_grad with no backward since: zeros go out */
+    for (int i = 0; i < d->n; i++) nb_tensor_grad_settle(d->params[i]);
     while (d->next < d->nb) start_bucket(d, &d->b[d->next++]);
     progress(d, 1);
     for (int k = 0; k < d->nb; k++) d->b[k].state = B_IDLE;

@@ -3,6 +3,7 @@
  * goes through nb_sgemm with transpose flags, and gradients accumulate into
  * place with beta = 1, so no transposed copy or scratch buffer is ever made. */
 #include <limits.h>
+#include <string.h>
 
 #include "core/engine.h"
 #include "kernels/copy.h"
@@ -160,7 +161,8 @@ static int linear_forward(nb_tensor *out) {
     return NB_OK;
 }
 
-/* dX += dY·W, dW += dYᵀ·X, db += column sums of dY. */
+/* dX += dY·W, dW += dYᵀ·X, db += column sums of dY; each stored instead
+ * when the engine says nothing is there yet (for dW: the GEMM's beta = 0). */
 static void linear_backward(nb_tensor *out) {
     nb_tensor *x = out->src[0], *w = out->src[1];
     int64_t rows, in, nout;
@@ -170,12 +172,15 @@ static void linear_backward(nb_tensor *out) {
         gemm(out->ctx, "linear", 0, 0, rows, in, nout, dy, nout, w->data, in,
              nb__grad_overwrite(out, 0) ? 0.0f : 1.0f, x->grad, in);
     if (w->grad)
-        gemm(out->ctx, "linear", 1, 0, nout, in, rows, dy, nout, x->data, in, 1.0f, w->grad, in);
-    if (out->nsrc == 3 && out->src[2]->grad)
+        gemm(out->ctx, "linear", 1, 0, nout, in, rows, dy, nout, x->data, in,
+             nb__grad_overwrite(out, 1) ? 0.0f : 1.0f, w->grad, in);
+    if (out->nsrc == 3 && out->src[2]->grad) {
+        if (nb__grad_overwrite(out, 2)) memset(out->src[2]->grad, 0, (size_t)nout * sizeof(float));
         nb_k_add_rows(rows, nout, out->src[2]->grad, 0, dy, nout);
+    }
 }
 
-static const nb_op_def op_linear = {"linear", linear_forward, linear_backward, 1u};
+static const nb_op_def op_linear = {"linear", linear_forward, linear_backward, 7u};
 
 nb_tensor *nb_linear(nb_ctx *ctx, nb_tensor *x, nb_tensor *w, nb_tensor *b) {
     nb_tensor *src[3] = {x, w, b};

@@ -28,6 +28,7 @@ float nb_clip_grad_norm(nb_tensor *const *params, int n, float max_norm) {
             nb__error(ctx, NB_ERR_NULL, "clip_grad_norm: parameter %d is NULL", i);
             return -1.0f;
         }
+        nb_tensor_grad_settle(params[i]);
         if (params[i]->grad) ss += nb_k_sumsq(params[i]->grad, params[i]->size);
     }
     float norm = (float)sqrt(ss);
@@ -49,6 +50,7 @@ int nb_clip_grad_value(nb_tensor *const *params, int n, float clip_value) {
                          (double)clip_value);
     for (int i = 0; i < n; i++) {
         if (!params[i]) return nb__error(ctx, NB_ERR_NULL, "clip_grad_value: parameter %d is NULL", i);
+        nb_tensor_grad_settle(params[i]);
         if (params[i]->grad) nb_k_clamp(params[i]->grad, params[i]->size, -clip_value, clip_value);
     }
     return NB_OK;
@@ -67,6 +69,7 @@ int nb_check_finite(nb_ctx *ctx, int64_t step, const nb_tensor *loss, nb_tensor 
     for (int i = 0; params && i < n; i++) {
         const nb_tensor *p = params[i];
         if (!p || !p->grad) continue;
+        nb_tensor_grad_settle((nb_tensor *)p);
         int64_t k = nb_k_first_nonfinite(p->grad, p->size);
         if (k >= 0)
             return nb__error(ctx, NB_ERR_NONFINITE,

@@ -262,8 +262,10 @@ int nb_optim_step(nb_optim *o) {
     if (nb_error(o->ctx)) return nb_error(o->ctx);
     const int64_t t = ++o->steps;
     int64_t total = 0;
-    for (int i = 0; i < o->nparams; i++)
+    for (int i = 0; i < o->nparams; i++) {
+        nb_tensor_grad_settle(o->params[i]); /* zeroed but no backward since */
         if (o->params[i]->grad) total += o->params[i]->size;
+    }
     /* A step is memory-bound (Adam moves 28 bytes per parameter): threads
      * only above a threshold. */
     const int nt = nb__threads_for((double)total * 4.0, NB_EW_MIN_PER_THREAD);
@@ -281,6 +283,7 @@ void nb_optim_zero_grad(nb_optim *o) {
     for (int i = 0; i < o->nparams; i++) {
         nb_tensor *p = o->params[i];
         if (p->grad) memset(p->grad, 0, (size_t)p->size * sizeof(float));
+        p->grad_stale = 0;
     }
 }
 
