@@ -129,9 +129,9 @@ static const gemm_case big_cases[] = {
     /* One tile of C and a long K: enough flops for two threads, work for one. */
     {1, 0, 1, 3, 400000, 1.0f, 0.0f, 0, 1},
     /* Short and wide A·Bᵀ, run swapped (Cᵀ = B·Aᵀ): partial tiles both ways,
-     * two K blocks (beta then 1), padding and offsets. */
+     * K in one pass and in two (k > 4096: beta, then 1), padding, offsets. */
     {0, 1, 37, 2100, 600, 1.5f, 0.5f, 3, 1},   {0, 1, 5, 4200, 65, 1.0f, 0.0f, 0, 0},
-    {0, 1, 130, 2053, 33, -0.5f, 1.0f, 1, 1},
+    {0, 1, 130, 2053, 33, -0.5f, 1.0f, 1, 1},  {0, 1, 9, 2100, 4500, 1.0f, 0.5f, 2, 1},
 };
 
 static void sweep_big(void) {
@@ -185,12 +185,15 @@ static void test_determinism(void **state) {
 }
 
 /* beta scaling when there is nothing to multiply; A and B are not read. */
-/* The swapped A·Bᵀ gives bitwise what the usual loops give for the same
- * product (B materialised transposed and run untransposed): every element is
- * the same FMA chain in the same order. At 1 and 2 threads, beta 0, 1, 0.5. */
+/* Where both loops block K alike (k within one usual KC block, at most 192), the
+ * swapped A·Bᵀ gives bitwise what the usual loops give for the same product
+ * (B materialised transposed and run untransposed): every element is the
+ * same FMA chain in the same order. At 1 and 2 threads, beta 0, 1, 0.5.
+ * (For longer K the swapped loop sums all of K in one chain, the usual one in
+ * KC blocks; the sweeps above check those against the reference.) */
 static void test_swapped_bitwise(void **state) {
     (void)state;
-    const int m = 37, n = 2100, k = 600;
+    const int m = 37, n = 2100, k = 150;
     uint64_t seed = 3;
     float *a = alloc_filled((size_t)m * k, &seed), *b = alloc_filled((size_t)n * k, &seed);
     float *bt = malloc((size_t)k * n * sizeof *bt), *c0 = alloc_filled((size_t)m * n, &seed);

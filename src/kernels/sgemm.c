@@ -37,9 +37,9 @@
 
 /* A·Bᵀ runs swapped (see swap_abt) when C has at most SWAP_MAX_M rows and
  * at least SWAP_MIN_N columns, SWAP_MIN_RATIO times as many. Measured at
- * 1 thread on Zen 3: 256×50257×768 (GPT-2's output layer) 67-75 -> 79-81
- * GFLOPS, 256×2304×768 77-80 -> 84; 256×3072×768 even; the MLP's 64×256×784
- * 3% slower swapped, hence the minimum width. */
+ * 1 thread on Zen 3 (K in one pass, see swap_kc): 256×50257×768 (GPT-2's
+ * output layer) 67-75 -> 91 GFLOPS, 256×2304×768 and 256×3072×768 78 -> 90;
+ * narrower products are even or noisy either way, hence the minimum width. */
 #define SWAP_MAX_M 512
 #define SWAP_MIN_N 2048
 #define SWAP_MIN_RATIO 4
@@ -257,12 +257,25 @@ static int swap_abt(const job *J) {
            J->n >= SWAP_MIN_RATIO * J->m;
 }
 
+/* The swapped product's depth block: all of K in one pass up to
+ * SWAP_MAX_KC, else even blocks below it. Each pass over K writes every
+ * tile of C transposed (and after the first, reads it back), which costs
+ * more than the longer Xᵀ slivers (k·16 floats, from L2): at 1 thread,
+ * 256×50257×768 ran at 78 GFLOPS with the usual KC = 512 and at 91 in one
+ * pass; 256×4096×3072 at 78 → 94. */
+#define SWAP_MAX_KC 4096
+static int swap_kc(const job *J) {
+    const int passes = ceil_div(J->k, SWAP_MAX_KC);
+    return ceil_div(J->k, passes);
+}
+
 static void swapped_block(const job *J, float *bpack, int i0, int i1) {
     const nb__sgemm_arch *A = J->arch;
     const int MR = A->mr, NR = A->nr, nu = ceil_div(J->m, NR);
     float tile[16 * 32]; /* MR × NR of every kernel (at most 12 × 32) */
-    for (int pc = 0; pc < J->k; pc += A->kc) {
-        const int kc = J->k - pc < A->kc ? J->k - pc : A->kc;
+    const int KC = swap_kc(J);
+    for (int pc = 0; pc < J->k; pc += KC) {
+        const int kc = J->k - pc < KC ? J->k - pc : KC;
         /* Aᵀ's kc × m block: op(B)(p, j) = a[j·lda + p] */
         A->pack_b(bpack, J->a, J->lda, 1, (size_t)pc, kc, 0, J->m, NR);
         for (int i = i0; i < i1; i += MR) { /* rows of W = columns of C */
@@ -337,7 +350,7 @@ int nb_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
     J.inplace_b = !tb && m <= INPLACE_B_MAX_M;
     if (swap_abt(&J)) {
         const int T = nb__threads_for(2.0 * m * (double)n * k, MIN_FLOPS_PER_THREAD);
-        const int kc = k < A->kc ? k : A->kc;
+        const int kc = swap_kc(&J);
         J.ws_stride = ((size_t)ceil_div(m, A->nr) * A->nr * kc + 15) & ~(size_t)15;
         J.ws = workspace_get((size_t)T * J.ws_stride);
         if (!J.ws) return NB_ERR_ALLOC;
