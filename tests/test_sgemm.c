@@ -128,10 +128,12 @@ static const gemm_case big_cases[] = {
     {1, 0, 10, 130, 70, 1.0f, 0.0f, 0, 1},     {0, 1, 64, 40, 90, 2.0f, 1.0f, 3, 0},
     /* One tile of C and a long K: enough flops for two threads, work for one. */
     {1, 0, 1, 3, 400000, 1.0f, 0.0f, 0, 1},
-    /* Short and wide A·Bᵀ, run swapped (Cᵀ = B·Aᵀ): partial tiles both ways,
-     * K in one pass and in two (k > 4096: beta, then 1), padding, offsets. */
-    {0, 1, 37, 2100, 600, 1.5f, 0.5f, 3, 1},   {0, 1, 5, 4200, 65, 1.0f, 0.0f, 0, 0},
-    {0, 1, 130, 2053, 33, -0.5f, 1.0f, 1, 1},  {0, 1, 9, 2100, 4500, 1.0f, 0.5f, 2, 1},
+    /* Short and wide A·Bᵀ with K ≥ 512, run swapped (Cᵀ = B·Aᵀ): partial
+     * tiles both ways, K in one pass and in two (k > 4096: beta, then 1),
+     * padding, offsets; and short K, which is not swapped. */
+    {0, 1, 37, 2100, 600, 1.5f, 0.5f, 3, 1},   {0, 1, 5, 4200, 520, 1.0f, 0.0f, 0, 0},
+    {0, 1, 100, 600, 530, -0.5f, 1.0f, 1, 1},  {0, 1, 9, 2100, 4500, 1.0f, 0.5f, 2, 1},
+    {0, 1, 130, 2053, 33, -0.5f, 1.0f, 1, 1},
 };
 
 static void sweep_big(void) {
@@ -185,37 +187,54 @@ static void test_determinism(void **state) {
 }
 
 /* beta scaling when there is nothing to multiply; A and B are not read. */
-/* Where both loops block K alike (k within one usual KC block, at most 192), the
- * swapped A·Bᵀ gives bitwise what the usual loops give for the same product
- * (B materialised transposed and run untransposed): every element is the
- * same FMA chain in the same order. At 1 and 2 threads, beta 0, 1, 0.5.
- * (For longer K the swapped loop sums all of K in one chain, the usual one in
- * KC blocks; the sweeps above check those against the reference.) */
+/* The swapped A·Bᵀ (K ≥ 512, one pass over K) gives, for every element,
+ * exactly the kernel's FMA chain over k in order from zero, then alpha, then
+ * beta·C added as the kernel adds it: checked bitwise against that chain in
+ * scalar fmaf, at 1 and 2 threads, beta 0, 1, 0.5, alpha 1 and 1.5, on the
+ * FMA kernels this CPU has (the portable kernel rounds a·b before adding). */
 static void test_swapped_bitwise(void **state) {
     (void)state;
-    const int m = 37, n = 2100, k = 150;
+    const int m = 37, n = 2100, k = 600;
     uint64_t seed = 3;
     float *a = alloc_filled((size_t)m * k, &seed), *b = alloc_filled((size_t)n * k, &seed);
-    float *bt = malloc((size_t)k * n * sizeof *bt), *c0 = alloc_filled((size_t)m * n, &seed);
-    float *c1 = malloc((size_t)m * n * sizeof *c1), *c2 = malloc((size_t)m * n * sizeof *c2);
-    assert_true(bt && c1 && c2);
-    for (int j = 0; j < n; j++)
-        for (int p = 0; p < k; p++) bt[(size_t)p * n + j] = b[(size_t)j * k + p];
-    const float betas3[3] = {0.0f, 1.0f, 0.5f};
-    for (int t = 1; t <= 2; t++) {
+    float *c0 = alloc_filled((size_t)m * n, &seed), *c1 = malloc((size_t)m * n * sizeof *c1);
+    float *chain = malloc((size_t)m * n * sizeof *chain);
+    assert_true(c1 && chain);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float acc = 0.0f;
+            for (int p = 0; p < k; p++) acc = fmaf(a[(size_t)i * k + p], b[(size_t)j * k + p], acc);
+            chain[(size_t)i * n + j] = acc;
+        }
+    const float betas3[3] = {0.0f, 1.0f, 0.5f}, alphas[2] = {1.0f, 1.5f};
+    const int paths[2] = {NB_CPU_AVX2, NB_CPU_AVX512};
+    int ran = 0;
+    for (int pt = 0; pt < 4; pt++) {
+        if (nb__set_cpu_path(paths[pt / 2]) != NB_OK) continue;
+        ran++;
+        const int t = 1 + pt % 2;
         nb_set_threads(t);
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < 6; i++) {
+            const float alpha = alphas[i / 3], beta = betas3[i % 3];
             memcpy(c1, c0, (size_t)m * n * sizeof *c1);
-            memcpy(c2, c0, (size_t)m * n * sizeof *c2);
-            assert_int_equal(nb_sgemm(0, 1, m, n, k, 1.5f, a, k, b, k, betas3[i], c1, n), NB_OK);
-            assert_int_equal(nb_sgemm(0, 0, m, n, k, 1.5f, a, k, bt, n, betas3[i], c2, n), NB_OK);
-            if (memcmp(c1, c2, (size_t)m * n * sizeof *c1))
-                fail_msg("swapped A·Bᵀ differs from the usual loops (threads %d, beta %g)", t,
-                         (double)betas3[i]);
+            assert_int_equal(nb_sgemm(0, 1, m, n, k, alpha, a, k, b, k, beta, c1, n), NB_OK);
+            for (size_t e = 0; e < (size_t)m * n; e++) {
+                const float x = alpha == 1.0f ? chain[e] : alpha * chain[e];
+                const float want = beta == 0.0f ? x : beta == 1.0f ? x + c0[e] : fmaf(beta, c0[e], x);
+                if (memcmp(&want, &c1[e], sizeof want))
+                    fail_msg("swapped A·Bᵀ element %zu: %.9g, the FMA chain gives %.9g (threads %d, "
+                             "alpha %g, beta %g)", e, (double)c1[e], (double)want, t,
+                             (double)alpha, (double)beta);
+            }
         }
     }
     nb_set_threads(0);
-    free(a), free(b), free(bt), free(c0), free(c1), free(c2);
+    nb__set_cpu_path(NB_CPU_AUTO);
+    free(a), free(b), free(c0), free(c1), free(chain);
+    if (!ran) {
+        print_message("[  SKIP    ] this CPU has no FMA kernel\n");
+        skip();
+    }
 }
 
 static void test_degenerate(void **state) {

@@ -36,12 +36,17 @@
 #define INPLACE_B_MAX_M 64
 
 /* A·Bᵀ runs swapped (see swap_abt) when C has at most SWAP_MAX_M rows and
- * at least SWAP_MIN_N columns, SWAP_MIN_RATIO times as many. Measured at
- * 1 thread on Zen 3 (K in one pass, see swap_kc): 256×50257×768 (GPT-2's
- * output layer) 67-75 -> 91 GFLOPS, 256×2304×768 and 256×3072×768 78 -> 90;
- * narrower products are even or noisy either way, hence the minimum width. */
+ * SWAP_MIN_RATIO times as many columns (at least SWAP_MIN_N), and K is at
+ * least SWAP_MIN_K: every tile is written to C transposed through a small
+ * buffer, which only pays off over a long K. Measured at 1 thread on Zen 3
+ * (K in one pass, see swap_kc), GFLOPS packed -> swapped: 256×50257×768
+ * (GPT-2's output layer) 67-75 -> 91, 256×2304×768 and 256×3072×768 78 -> 90,
+ * the MLP's 64×256×784 88.6 -> 94.7 (medians of 7), 32×256×784 75 -> 95,
+ * 128×512×512 91 -> 93; but 64×256×128 77 -> 62, 100×512×300 86 -> 74,
+ * 256×4096×128 89 -> 78. */
 #define SWAP_MAX_M 512
-#define SWAP_MIN_N 2048
+#define SWAP_MIN_N 256
+#define SWAP_MIN_K 512
 #define SWAP_MIN_RATIO 4
 
 #ifdef NABLA_USE_CBLAS
@@ -254,7 +259,7 @@ static void run_team(const job *J, atomic_int *next, int t, int T) {
  * bitwise that of the usual loops. Threads split the rows of W. */
 static int swap_abt(const job *J) {
     return !J->ta && J->tb && J->m <= SWAP_MAX_M && J->n >= SWAP_MIN_N &&
-           J->n >= SWAP_MIN_RATIO * J->m;
+           J->n >= SWAP_MIN_RATIO * J->m && J->k >= SWAP_MIN_K;
 }
 
 /* The swapped product's depth block: all of K in one pass up to
