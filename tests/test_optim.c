@@ -202,8 +202,9 @@ static void test_adam_odd_size_reference(void **state) {
             m[i] = fmaf((float)(1 - 0.9), g, m[i] * 0.9f);
             v[i] = fmaf((float)(1 - 0.999) * g, g, v[i] * 0.999f);
             vm[i] = vm[i] > v[i] ? vm[i] : v[i];
-            float den = sqrtf(vm[i]) / (float)sqrt(bc2) + 1e-8f;
-            ref[i] = ref[i] + ((float)(-0.01 / bc1) * m[i]) / den;
+            /* torch's step·m / (sqrt(v)/b + eps), with both sides scaled by b */
+            float den = sqrtf(vm[i]) + (float)(1e-8 * sqrt(bc2));
+            ref[i] = ref[i] + ((float)(-0.01 * sqrt(bc2) / bc1) * m[i]) / den;
         }
         assert_int_equal(nb_optim_step(o), NB_OK);
         for (int64_t i = 0; i < n; i++)

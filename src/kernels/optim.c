@@ -16,7 +16,7 @@ void nb__k_sgd_avx2(float *restrict, const float *restrict, float *restrict, int
                     float, float, float, int, int);
 void nb__k_adam_avx2(float *restrict, const float *restrict, float *restrict, float *restrict,
                      float *restrict, int64_t, float, float, float, float, float, float, float,
-                     float, float);
+                     float);
 void nb__k_rmsprop_avx2(float *restrict, const float *restrict, float *restrict,
                         float *restrict, float *restrict, int64_t, float, float, float, float,
                         float, float);
@@ -41,16 +41,16 @@ void nb_k_sgd(float *restrict p, const float *restrict g, float *restrict buf, i
 void nb_k_adam(float *restrict p, const float *restrict g, float *restrict m,
                float *restrict v, float *restrict vmax, int64_t n, float wd, float decay,
                float beta1, float one_m_beta1, float beta2, float one_m_beta2,
-               float bc2_sqrt, float eps, float neg_step) {
+               float eps_b, float neg_step_b) {
 #ifdef NB_OPT_HAVE_AVX2
     if (NB_OPT_WIDE()) {
         nb__k_adam_avx2(p, g, m, v, vmax, n, wd, decay, beta1, one_m_beta1, beta2, one_m_beta2,
-                        bc2_sqrt, eps, neg_step);
+                        eps_b, neg_step_b);
         return;
     }
 #endif
     nb__k_adam_portable(p, g, m, v, vmax, n, wd, decay, beta1, one_m_beta1, beta2, one_m_beta2,
-                        bc2_sqrt, eps, neg_step);
+                        eps_b, neg_step_b);
 }
 
 void nb_k_rmsprop(float *restrict p, const float *restrict g, float *restrict sq,

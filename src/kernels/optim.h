@@ -16,11 +16,13 @@ void nb_k_sgd(float *restrict p, const float *restrict g, float *restrict buf, i
 /* Adam / AdamW moments and update. With wd != 0 (L2, Adam) g is replaced by
  * g + wd·p; with decay != 1 (AdamW) p is first multiplied by decay.
  * m = β1·m + (1-β1)·g; v = β2·v + ((1-β2)·g)·g; vmax = max(vmax, v) if vmax;
- * p += (neg_step·m) / (sqrt(v̂)/bc2_sqrt + eps). */
+ * p += (neg_step_b·m) / (sqrt(v̂) + eps_b), where with b = sqrt(1 - β2^t) the
+ * caller passes neg_step_b = -lr·b/(1 - β1^t) and eps_b = eps·b: PyTorch's
+ * step·m / (sqrt(v̂)/b + eps) with one division fewer. */
 void nb_k_adam(float *restrict p, const float *restrict g, float *restrict m,
                float *restrict v, float *restrict vmax, int64_t n, float wd, float decay,
                float beta1, float one_m_beta1, float beta2, float one_m_beta2,
-               float bc2_sqrt, float eps, float neg_step);
+               float eps_b, float neg_step_b);
 
 /* RMSprop. gavg and buf may be NULL (not centered / no momentum). */
 void nb_k_rmsprop(float *restrict p, const float *restrict g, float *restrict sq,

@@ -9,7 +9,8 @@
  * Operation order follows ATen's CPU kernels as measured on PyTorch 1.13
  * (tests/gen/gen_golden_optim.py): add(b, alpha) is fma(alpha, b, a),
  * addcmul(t1, t2, value) is fma(value·t1, t2, self), addcdiv is
- * self + (value·t1)/t2 with a true division, mul by a scalar is plain. */
+ * self + (value·t1)/t2 with a true division, mul by a scalar is plain
+ * (Adam departs from it in one place, noted there). */
 #include <math.h>
 #include <stdint.h>
 
@@ -42,9 +43,14 @@ void NB_OPT_FN(nb__k_sgd)(float *restrict p, const float *restrict g, float *res
 void NB_OPT_FN(nb__k_adam)(float *restrict p, const float *restrict g, float *restrict m,
                            float *restrict v, float *restrict vmax, int64_t n, float wd,
                            float decay, float beta1, float one_m_beta1, float beta2,
-                           float one_m_beta2, float bc2_sqrt, float eps, float neg_step) {
-    /* one pass per element (each array read and written once: the step is
-     * memory-bound), in ATen's order: decay, moments, then the update */
+                           float one_m_beta2, float eps_b, float neg_step_b) {
+    /* one pass per element (each array read and written once), in ATen's
+     * order: decay, moments, then the update — except that ATen's
+     * (step·m)/(sqrt(v)/b + eps), b = sqrt(bias correction 2), is computed as
+     * (step·b·m)/(sqrt(v) + eps·b): one division fewer per element. The
+     * step is otherwise bound by the divider (sqrt and two divisions: 110 µs
+     * for the MLP's 235k parameters, 86 µs now, 61 µs to stream the arrays);
+     * the result differs from ATen's by an ulp or two of the update. */
     if (vmax) {
         for (int64_t i = 0; i < n; i++) {
             const float pi = decay != 1.0f ? p[i] * decay : p[i];
@@ -55,7 +61,7 @@ void NB_OPT_FN(nb__k_adam)(float *restrict p, const float *restrict g, float *re
             m[i] = mi;
             v[i] = vi;
             vmax[i] = vm;
-            p[i] = pi + (neg_step * mi) / (sqrtf(vm) / bc2_sqrt + eps);
+            p[i] = pi + (neg_step_b * mi) / (sqrtf(vm) + eps_b);
         }
     } else {
         for (int64_t i = 0; i < n; i++) {
@@ -65,7 +71,7 @@ void NB_OPT_FN(nb__k_adam)(float *restrict p, const float *restrict g, float *re
             const float vi = fmaf(one_m_beta2 * d, d, v[i] * beta2);
             m[i] = mi;
             v[i] = vi;
-            p[i] = pi + (neg_step * mi) / (sqrtf(vi) / bc2_sqrt + eps);
+            p[i] = pi + (neg_step_b * mi) / (sqrtf(vi) + eps_b);
         }
     }
 }

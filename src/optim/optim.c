@@ -220,11 +220,11 @@ static void update_range(const nb_optim *o, int i, int64_t lo, int64_t n, int64_
         int decoupled = c->kind == NB_OPTIM_ADAMW;
         double bc1 = 1.0 - pow(c->beta1, (double)t);
         double bc2 = 1.0 - pow(c->beta2, (double)t);
-        double step_size = c->lr / bc1;
+        double b = sqrt(bc2); /* both scaled by b: see nb_k_adam */
         nb_k_adam(pd, g, sa, sb, sc, n, decoupled ? 0.0f : wd,
                   decoupled ? (float)(1.0 - c->lr * c->weight_decay) : 1.0f, (float)c->beta1,
                   (float)(1.0 - c->beta1), (float)c->beta2, (float)(1.0 - c->beta2),
-                  (float)sqrt(bc2), (float)c->eps, (float)(-step_size));
+                  (float)(c->eps * b), (float)(-c->lr * b / bc1));
         break;
     }
     case NB_OPTIM_RMSPROP:
