@@ -236,6 +236,20 @@ void nbc_data_gather(const nbc_data *d, const int64_t *idx, int64_t count, float
         for (int64_t k = 0; k < count; k++) y[k] = ds->y[idx[k]];
 }
 
+/* Shuffled rows are scattered over a dataset larger than the caches (47 MB
+ * of Fashion-MNIST bytes): each gathered row was a wait on memory, about 5%
+ * of an MLP epoch at one thread. */
+void nbc_data_prefetch(const nbc_data *d, const int64_t *idx, int64_t count) {
+    const int64_t f = d->ds.features;
+    const size_t row = d->x8 ? (size_t)f : (size_t)f * sizeof(float);
+    const char *base = d->x8 ? (const char *)d->x8 : (const char *)d->ds.x;
+    for (int64_t k = 0; k < count; k++) {
+        const char *r = base + (size_t)idx[k] * row;
+        for (size_t o = 0; o < row; o += 64) __builtin_prefetch(r + o, 0, 1);
+        __builtin_prefetch(r + row - 1, 0, 1);
+    }
+}
+
 void nbc_data_rows(const nbc_data *d, int64_t start, int64_t count, float *x, float *y) {
     const nb_dataset *ds = &d->ds;
     int64_t f = ds->features;

@@ -42,6 +42,10 @@ int nbc_data_load_idx_images(const char *path, nbc_data *d, char *err, size_t er
 /* Copies samples idx[0..count) into x (count * features floats) and, when y
  * and labels exist, their labels into y. */
 void nbc_data_gather(const nbc_data *d, const int64_t *idx, int64_t count, float *x, float *y);
+/* Asks the CPU to start loading rows idx[0..count) (the next batch's) into
+ * cache, so that gathering them after this step's work does not wait on
+ * memory. A hint: no effect on results. */
+void nbc_data_prefetch(const nbc_data *d, const int64_t *idx, int64_t count);
 /* Rows [start, start+count) in file order. */
 void nbc_data_rows(const nbc_data *d, int64_t start, int64_t count, float *x, float *y);
 

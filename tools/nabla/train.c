@@ -700,6 +700,8 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
             const int64_t cnt = tg->rows; /* this rank's rows: all, a share, or none (mpirun) */
             const int64_t off = nbc_dist_batch(&dd, b < full ? B : rem);
             if (cnt) nbc_data_gather(&tr, it.order + b * B + off, cnt, tg->x->data, tg->y->data);
+            if (b + 1 < nbatches) /* all of the next batch: this rank's share is in it */
+                nbc_data_prefetch(&tr, it.order + (b + 1) * B, b + 1 < full ? B : rem);
             nb_optim_set_lr(opt, nb_schedule_get_lr(sched));
             if (cnt) nb_graph_zero_grad(tg->g);
             else nb_optim_zero_grad(opt); /* adds nothing to the average, but takes part */
