@@ -244,7 +244,9 @@ static void test_state_names_and_defaults(void **state) {
     assert_true(nb_optim_state(ada)[1]->data[2] == 0.25f);
     /* zero_grad, set_lr */
     p[0]->grad[5] = 3.0f;
-    nb_optim_zero_grad(o);
+    nb_optim_zero_grad(o); /* lazy: marked, cleared when settled */
+    assert_true(p[0]->grad_stale);
+    nb_tensor_grad_settle(p[0]);
     assert_true(p[0]->grad[5] == 0.0f);
     nb_optim_set_lr(o, 0.5);
     assert_true(nb_optim_get_lr(o) == 0.5);

@@ -78,7 +78,7 @@ struct nb_tensor {
     nb_tensor *next;                /* creation-order list */
     unsigned char grad_written;     /* backward: grad holds this step's partial sum */
     unsigned char grad_fresh;       /* backward: bit k = write, not add, src[k]'s grad */
-    unsigned char grad_stale;       /* leaf: zeroed by nb_graph_zero_grad, not yet cleared */
+    unsigned char grad_stale;       /* leaf: zeroed by nb_*_zero_grad, not yet cleared */
 };
 
 /* ---- contexts -------------------------------------------------------------

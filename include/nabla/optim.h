@@ -70,7 +70,9 @@ nb_optim_config nb_optim_defaults(nb_optim_kind kind);
 nb_optim *nb_optim_new(nb_tensor *const *params, int n, const nb_optim_config *cfg);
 /* One update from the current gradients; NB_OK or an error status. */
 int nb_optim_step(nb_optim *opt);
-/* Zero every parameter's gradient. */
+/* Zero every parameter's gradient, lazily as nb_graph_zero_grad does: each is
+ * marked, and the next backward stores into it or clears it right before its
+ * first writer (the step, clipping and checks see zeros for a marked one). */
 void nb_optim_zero_grad(nb_optim *opt);
 /* Learning rate for the following steps (e.g. from a schedule). */
 void nb_optim_set_lr(nb_optim *opt, double lr);

@@ -282,8 +282,7 @@ void nb_optim_zero_grad(nb_optim *o) {
     if (!o) return;
     for (int i = 0; i < o->nparams; i++) {
         nb_tensor *p = o->params[i];
-        if (p->grad) memset(p->grad, 0, (size_t)p->size * sizeof(float));
-        p->grad_stale = 0;
+        if (p->grad) p->grad_stale = 1; /* see nb_graph_zero_grad */
     }
 }
 
