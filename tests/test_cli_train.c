@@ -241,10 +241,18 @@ static void write_split(const char *dir, const char *split, int n, uint64_t seed
     free(img), free(lab), free(buf);
 }
 
+/* `--rng KIND` for the fresh runs when non-NULL (a resumed run reads it from
+ * the checkpoint). */
+static const char *train_rng;
+
 static int train(const char *out, const char *epochs, const char *resume) {
     char *argv[32];
     int argc = 0;
     argv[argc++] = "train";
+    if (train_rng && !resume) {
+        argv[argc++] = "--rng";
+        argv[argc++] = (char *)train_rng;
+    }
     argv[argc++] = "--epochs";
     argv[argc++] = (char *)epochs;
     if (resume) {
@@ -347,6 +355,47 @@ static void test_train_resume_bit_identical(void **state) {
     rm_rf(tmpdir);
 }
 
+/* --rng torch: saved in the checkpoint, so a resumed run continues the same
+ * torch.randperm orders and gives bitwise the uninterrupted run; and it is
+ * another run than nabla's own draws. */
+static void test_train_rng_torch_resume(void **state) {
+    (void)state;
+    make_tmpdir();
+    char data[300], a[300], b[300], c[300], pa[400], pb[400], pc[400];
+    snprintf(data, sizeof data, "%s/data", tmpdir);
+    mkdir(data, 0777);
+    write_split(data, "train", 150, 11);
+    write_split(data, "t10k", 60, 12);
+    setenv("NABLA_FMNIST_DIR", data, 1);
+    snprintf(a, sizeof a, "%s/a", tmpdir);
+    snprintf(b, sizeof b, "%s/b", tmpdir);
+    snprintf(c, sizeof c, "%s/c", tmpdir);
+    snprintf(pa, sizeof pa, "%s/model.safetensors", a);
+    snprintf(pb, sizeof pb, "%s/model.safetensors", b);
+    snprintf(pc, sizeof pc, "%s/model.safetensors", c);
+    train_rng = "torch";
+    assert_int_equal(train(a, "3", NULL), 0);
+    assert_int_equal(train(b, "1", NULL), 0);
+    assert_int_equal(train(b, "3", pb), 0);
+    train_rng = NULL;
+    assert_int_equal(train(c, "3", NULL), 0);
+    nbc_model_info ma, mb, mc;
+    nbc_net na, nb, nc;
+    nb_ctx *ca = load(pa, &ma, &na), *cb = load(pb, &mb, &nb), *cc = load(pc, &mc, &nc);
+    int differ = 0;
+    for (int i = 0; i < nb_model_num_params(na.model); i++) {
+        nb_tensor *x = nb_model_param(na.model, i), *y = nb_model_param(nb.model, i),
+                  *z = nb_model_param(nc.model, i);
+        assert_memory_equal(x->data, y->data, (size_t)x->size * sizeof(float));
+        differ |= memcmp(x->data, z->data, (size_t)x->size * sizeof(float)) != 0;
+    }
+    assert_true(differ);
+    nbc_model_info_free(&ma), nbc_model_info_free(&mb), nbc_model_info_free(&mc);
+    nb_ctx_free(ca), nb_ctx_free(cb), nb_ctx_free(cc);
+    unsetenv("NABLA_FMNIST_DIR");
+    rm_rf(tmpdir);
+}
+
 static void test_checkpoint_meta(void **state) {
     (void)state;
     make_tmpdir();
@@ -402,6 +451,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_idx_bytes),
     cmocka_unit_test(test_metrics_svg),
     cmocka_unit_test(test_train_resume_bit_identical),
+    cmocka_unit_test(test_train_rng_torch_resume),
     cmocka_unit_test(test_checkpoint_meta),
 };
 NB_TEST_MAIN(tests)

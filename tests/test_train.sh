@@ -20,7 +20,7 @@ head -1 "$tmp/d.csv" >"$tmp/feat.csv.hdr"
 # --- help
 expect 0 train --help
 for flag in --data --target --model --epochs --batch --opt --lr --momentum --weight-decay --schedule \
-    --warmup --clip --seed --threads --out --resume --limit --val-split --profile 'act=' 'dropout='; do
+    --warmup --clip --seed --rng --threads --out --resume --limit --val-split --profile 'act=' 'dropout='; do
     grep -q -- "$flag" "$tmp/out" || fail "train --help does not mention $flag"
 done
 expect 0 help eval

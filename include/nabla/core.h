@@ -119,13 +119,25 @@ void nb_ctx_set_allsum(nb_ctx *ctx, nb_allsum_fn fn, void *user);
  * documented normal sampler (Box–Muller; the spare value is kept in the state
  * so a saved state resumes exactly). Every context owns one generator (for
  * dropout and initialisation), so its state can be checkpointed; there is no
- * global RNG. Implemented in src/core/rng.c. */
+ * global RNG. Implemented in src/core/rng.c.
+ *
+ * nb_rng_seed_torch makes instead the generator torch.manual_seed(seed) makes
+ * on the CPU (MT19937), with PyTorch's uniform draws: nb_rng_uniform and
+ * nb_init_uniform (so the default Linear and Conv2d initialisations) then give
+ * bit for bit what PyTorch's uniform_ gives, module after module. Normal draws
+ * stay nabla's Box–Muller (not torch's normal_). Its state is not saved by
+ * checkpoints: use it to initialise, then seed the context's generator again. */
+enum { NB_RNG_PCG = 0, NB_RNG_TORCH = 1 };
 typedef struct nb_rng {
     uint64_t state, inc;
     float spare;        /* second Box–Muller value, valid when has_spare */
     int has_spare;
+    int kind;           /* NB_RNG_PCG or NB_RNG_TORCH */
+    int mti;            /* NB_RNG_TORCH: next word of mt[], 624 = regenerate */
+    uint32_t mt[624];   /* NB_RNG_TORCH: MT19937 state */
 } nb_rng;
 void nb_rng_seed(nb_rng *rng, uint64_t seed);
+void nb_rng_seed_torch(nb_rng *rng, uint64_t seed);
 uint32_t nb_rng_u32(nb_rng *rng);
 float nb_rng_uniform(nb_rng *rng);              /* [0, 1), 24 random bits */
 float nb_rng_normal(nb_rng *rng);               /* N(0, 1) */

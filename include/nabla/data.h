@@ -217,12 +217,17 @@ int nb_dataset_split(const nb_dataset *src, double val_fraction, int shuffle, ui
  * 0..n-1 drawn with nb_rng seeded from (seed, e) only (unbiased bounded draws),
  * so an epoch's order does not depend on earlier epochs: resuming at epoch e
  * reproduces an uninterrupted run exactly. shuffle = 0 visits samples in order.
+ * shuffle = NB_SHUFFLE_TORCH gives the orders a PyTorch loop draws with
+ * torch.randperm(n, generator=g) each epoch, g = torch.Generator().manual_seed(
+ * seed) (PyTorch 1.13's CPU algorithm): epoch e replays the e earlier draws
+ * first, so it too depends on (seed, e) only, at O(e·n) per epoch.
  *
  * The last batch of an epoch holds n % batch samples when batch does not divide
  * n: nb_batch_next reports it in *count and fills the remaining rows of x_out
  * and y_out with zeros, so a fixed-shape graph can run it and mask the padding,
  * or the caller can skip it or run a separate graph — the policy is the
  * caller's. */
+enum { NB_SHUFFLE_NONE = 0, NB_SHUFFLE = 1, NB_SHUFFLE_TORCH = 2 };
 typedef struct nb_batch_iter {
     const nb_dataset *ds;
     int64_t batch;

@@ -60,7 +60,7 @@ typedef enum nb_nonlinearity {
 
 typedef enum nb_fan_mode { NB_FAN_IN = 0, NB_FAN_OUT = 1 } nb_fan_mode;
 
-float nb_init_gain(nb_nonlinearity nl, float a);
+double nb_init_gain(nb_nonlinearity nl, double a);
 int nb_init_fans(const nb_tensor *t, int64_t *fan_in, int64_t *fan_out);
 
 int nb_init_uniform(nb_tensor *t, nb_rng *rng, float lo, float hi);   /* U(lo, hi) */
@@ -72,9 +72,9 @@ int nb_init_xavier_uniform(nb_tensor *t, nb_rng *rng, float gain);
 int nb_init_xavier_normal(nb_tensor *t, nb_rng *rng, float gain);
 /* `a` is the leaky_relu slope (ignored by the other nonlinearities); PyTorch's
  * defaults are a = 0, NB_FAN_IN, NB_NL_LEAKY_RELU. */
-int nb_init_kaiming_uniform(nb_tensor *t, nb_rng *rng, float a, nb_fan_mode mode,
+int nb_init_kaiming_uniform(nb_tensor *t, nb_rng *rng, double a, nb_fan_mode mode,
                             nb_nonlinearity nl);
-int nb_init_kaiming_normal(nb_tensor *t, nb_rng *rng, float a, nb_fan_mode mode,
+int nb_init_kaiming_normal(nb_tensor *t, nb_rng *rng, double a, nb_fan_mode mode,
                            nb_nonlinearity nl);
 
 /* ---- models: named parameters and buffers (src/nn/model.c) ---------------------

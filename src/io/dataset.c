@@ -231,6 +231,25 @@ static void permutation(int64_t *order, int64_t n, uint64_t seed, uint64_t strea
     }
 }
 
+/* Epoch `epoch` of NB_SHUFFLE_TORCH: the (epoch+1)-th torch.randperm(n,
+ * generator=g) after g = torch.Generator().manual_seed(seed), as PyTorch 1.13
+ * draws it on the CPU (a forward Fisher–Yates, each swap partner
+ * random() % (n - i)). The earlier epochs' draws are replayed, so an epoch's
+ * order again depends only on (seed, epoch). */
+static void permutation_torch(int64_t *order, int64_t n, uint64_t seed, int64_t epoch) {
+    nb_rng rng;
+    nb_rng_seed_torch(&rng, seed);
+    for (int64_t e = 0; e <= epoch; e++) {
+        for (int64_t i = 0; i < n; i++) order[i] = i;
+        for (int64_t i = 0; i < n - 1; i++) {
+            const int64_t z = (int64_t)(nb_rng_u32(&rng) % (uint64_t)(n - i));
+            const int64_t t = order[i];
+            order[i] = order[z + i];
+            order[z + i] = t;
+        }
+    }
+}
+
 /* ---- split --------------------------------------------------------------------- */
 
 static char **copy_names(char *const *names, int64_t n, int *ok) {
@@ -354,7 +373,7 @@ int nb_batch_iter_init(nb_batch_iter *it, const nb_dataset *ds, int64_t batch, i
     if (!it->order) return nb__io_fail(err, errlen, NB_ERR_ALLOC, "nb_batch_iter_init: out of memory");
     it->ds = ds;
     it->batch = batch;
-    it->shuffle = shuffle != 0;
+    it->shuffle = shuffle == NB_SHUFFLE_TORCH ? NB_SHUFFLE_TORCH : shuffle != 0;
     it->seed = seed;
     return nb_batch_epoch(it, 0);
 }
@@ -364,7 +383,9 @@ int nb_batch_epoch(nb_batch_iter *it, int64_t epoch) {
     if (epoch < 0) return NB_ERR_ARG;
     it->epoch = epoch;
     it->pos = 0;
-    if (it->shuffle) {
+    if (it->shuffle == NB_SHUFFLE_TORCH) {
+        permutation_torch(it->order, it->ds->n, it->seed, epoch);
+    } else if (it->shuffle) {
         permutation(it->order, it->ds->n, it->seed, (uint64_t)epoch);
     } else {
         for (int64_t i = 0; i < it->ds->n; i++) it->order[i] = i;

@@ -54,7 +54,7 @@ nb_conv2d_layer *nb_conv2d_layer_new(nb_model *m, const char *name, int64_t in_c
      * i.e. U(±1/√fan_in) with fan_in = C/groups·KH·KW, then the bias from the
      * same bound, in that order. */
     nb_rng *rng = nb_ctx_rng(ctx);
-    if (nb_init_kaiming_uniform(l->weight, rng, sqrtf(5.0f), NB_FAN_IN, NB_NL_LEAKY_RELU) != NB_OK)
+    if (nb_init_kaiming_uniform(l->weight, rng, sqrt(5.0), NB_FAN_IN, NB_NL_LEAKY_RELU) != NB_OK)
         return NULL;
     const float bound = (float)(1.0 / sqrt((double)(cin * kh * kw)));
     if (l->bias && nb_init_uniform(l->bias, rng, -bound, bound) != NB_OK) return NULL;

@@ -5,15 +5,18 @@
 
 #include "nn/internal.h"
 
-float nb_init_gain(nb_nonlinearity nl, float a) {
+/* In double throughout, as torch.nn.init computes it in Python: the bound of
+ * a 784- or 3136-input layer rounds to another float when the gain or the
+ * slope (√5 for the default Linear and Conv2d) is rounded to float first. */
+double nb_init_gain(nb_nonlinearity nl, double a) {
     switch (nl) {
-    case NB_NL_TANH: return 5.0f / 3.0f;
-    case NB_NL_RELU: return sqrtf(2.0f);
-    case NB_NL_LEAKY_RELU: return (float)sqrt(2.0 / (1.0 + (double)a * (double)a));
-    case NB_NL_SELU: return 0.75f;
+    case NB_NL_TANH: return 5.0 / 3.0;
+    case NB_NL_RELU: return sqrt(2.0);
+    case NB_NL_LEAKY_RELU: return sqrt(2.0 / (1.0 + a * a));
+    case NB_NL_SELU: return 0.75;
     case NB_NL_LINEAR:
     case NB_NL_SIGMOID:
-    default: return 1.0f;
+    default: return 1.0;
     }
 }
 
@@ -46,7 +49,10 @@ int nb_init_uniform(nb_tensor *t, nb_rng *rng, float lo, float hi) {
         return nb__error(t->ctx, NB_ERR_ARG, "init_uniform: bounds [%g, %g) are not finite with lo <= hi",
                          (double)lo, (double)hi);
     float span = hi - lo;
-    for (int64_t i = 0; i < t->size; i++) t->data[i] = lo + span * nb_rng_uniform(rng);
+    if (rng->kind == NB_RNG_TORCH) /* uniform_(lo, hi) as PyTorch's AVX2 build computes it */
+        for (int64_t i = 0; i < t->size; i++) t->data[i] = fmaf(nb_rng_uniform(rng), span, lo);
+    else
+        for (int64_t i = 0; i < t->size; i++) t->data[i] = lo + span * nb_rng_uniform(rng);
     return NB_OK;
 }
 
@@ -96,7 +102,7 @@ int nb_init_xavier_normal(nb_tensor *t, nb_rng *rng, float gain) {
     return nb_init_normal(t, rng, 0.0f, (float)(gain * sqrt(2.0 / (in + out))));
 }
 
-static int kaiming_std(nb_tensor *t, nb_rng *rng, const char *what, float a, nb_fan_mode mode,
+static int kaiming_std(nb_tensor *t, nb_rng *rng, const char *what, double a, nb_fan_mode mode,
                        nb_nonlinearity nl, double *std) {
     double in = 0.0, out = 0.0;
     int rc = fans(t, rng, what, &in, &out);
@@ -109,7 +115,7 @@ static int kaiming_std(nb_tensor *t, nb_rng *rng, const char *what, float a, nb_
     return NB_OK;
 }
 
-int nb_init_kaiming_uniform(nb_tensor *t, nb_rng *rng, float a, nb_fan_mode mode,
+int nb_init_kaiming_uniform(nb_tensor *t, nb_rng *rng, double a, nb_fan_mode mode,
                             nb_nonlinearity nl) {
     double std = 0.0;
     int rc = kaiming_std(t, rng, "init_kaiming_uniform", a, mode, nl, &std);
@@ -118,7 +124,7 @@ int nb_init_kaiming_uniform(nb_tensor *t, nb_rng *rng, float a, nb_fan_mode mode
     return nb_init_uniform(t, rng, -b, b);
 }
 
-int nb_init_kaiming_normal(nb_tensor *t, nb_rng *rng, float a, nb_fan_mode mode,
+int nb_init_kaiming_normal(nb_tensor *t, nb_rng *rng, double a, nb_fan_mode mode,
                            nb_nonlinearity nl) {
     double std = 0.0;
     int rc = kaiming_std(t, rng, "init_kaiming_normal", a, mode, nl, &std);

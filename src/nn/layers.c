@@ -27,7 +27,7 @@ nb_linear_layer *nb_linear_layer_new(nb_model *m, const char *name, int64_t in, 
     /* torch.nn.Linear.reset_parameters: kaiming_uniform(a = √5), i.e.
      * U(-1/√in, 1/√in), then the bias from the same bound, in that order. */
     nb_rng *rng = nb_ctx_rng(ctx);
-    if (nb_init_kaiming_uniform(l->weight, rng, sqrtf(5.0f), NB_FAN_IN, NB_NL_LEAKY_RELU) != NB_OK)
+    if (nb_init_kaiming_uniform(l->weight, rng, sqrt(5.0), NB_FAN_IN, NB_NL_LEAKY_RELU) != NB_OK)
         return NULL;
     float bound = (float)(1.0 / sqrt((double)in));
     if (l->bias && nb_init_uniform(l->bias, rng, -bound, bound) != NB_OK) return NULL;

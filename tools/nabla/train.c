@@ -80,6 +80,10 @@ void nbc_train_usage(FILE *out) {
             "  --warmup N         linear warmup over the first N steps from lr/100\n"
             "  --clip F           clip the global gradient norm to F (default: off)\n"
             "  --seed N           weights, shuffling, dropout and splits (default 0)\n"
+            "  --rng KIND         nabla (default) or torch: initial weights and each epoch's\n"
+            "                     order drawn as PyTorch 1.13 draws them after\n"
+            "                     torch.manual_seed(N), shuffling with a torch.Generator\n"
+            "                     seeded N (classifiers; dropout and splits stay nabla's)\n"
             "  --threads N        worker threads (default: all CPUs available)\n"
             "  --sync-bn          under mpirun, batch-norm statistics over the whole global\n"
             "                     batch instead of each rank's share (two small all-reduces\n"
@@ -121,7 +125,7 @@ void nbc_train_usage(FILE *out) {
 enum {
     O_DATA, O_TARGET, O_LABELS, O_VAL, O_LIMIT, O_MODEL, O_EPOCHS, O_BATCH, O_OPT, O_LR, O_MOM, O_WD,
     O_SCHED, O_WARMUP, O_CLIP, O_SEED, O_THREADS, O_OUT, O_RESUME, O_PROGRESS, O_BENCH, O_TEXT, O_STEPS,
-    O_EVAL_EVERY, O_SYNC_BN, O_PROFILE, NOPT
+    O_EVAL_EVERY, O_SYNC_BN, O_PROFILE, O_RNG, NOPT
 };
 /* Options saved in the checkpoint and reused by --resume when not given. */
 static const struct {
@@ -136,7 +140,7 @@ static const struct {
     [O_SEED] = {"seed", 1},     [O_THREADS] = {"threads", 0},   [O_OUT] = {"out", 0},
     [O_RESUME] = {"resume", 0}, [O_PROGRESS] = {"progress", 0}, [O_BENCH] = {"bench", 0},
     [O_TEXT] = {"text", 1},     [O_STEPS] = {"steps", 1},       [O_EVAL_EVERY] = {"eval-every", 1},
-    [O_SYNC_BN] = {"sync-bn", 0}, [O_PROFILE] = {"profile", 0},
+    [O_SYNC_BN] = {"sync-bn", 0}, [O_PROFILE] = {"profile", 0}, [O_RNG] = {"rng", 1},
 };
 
 typedef struct train_cfg {
@@ -152,6 +156,7 @@ typedef struct train_cfg {
     int bench;
     int profile; /* --profile */
     int sync_bn; /* --sync-bn */
+    int rng_torch; /* --rng torch */
 } train_cfg;
 
 static int parse_cfg(train_cfg *c) {
@@ -236,6 +241,11 @@ static int parse_cfg(train_cfg *c) {
         else if (strcmp(p, "always") == 0) c->progress = 1;
         else if (strcmp(p, "never") == 0) c->progress = 0;
         else return nbc_usage_error(CMD, "--progress: '%s' is not auto, always or never", p);
+    }
+    if (c->val[O_RNG]) {
+        if (strcmp(c->val[O_RNG], "torch") == 0) c->rng_torch = 1;
+        else if (strcmp(c->val[O_RNG], "nabla") != 0)
+            return nbc_usage_error(CMD, "--rng: '%s' is not nabla or torch", c->val[O_RNG]);
     }
     return NBC_EXIT_OK;
 }
@@ -512,6 +522,8 @@ static int run_text(train_cfg *c, const sched_spec *sp, const char *out_dir, con
     for (int i = O_DATA; i <= O_LABELS; i++)
         if (c->val[i]) return nbc_usage_error(CMD, "--%s: a gpt trains on --text FILE", optdef[i].name);
     if (c->steps && c->val[O_EPOCHS]) return nbc_usage_error(CMD, "--steps: give --epochs or --steps, not both");
+    if (c->rng_torch)
+        return nbc_usage_error(CMD, "--rng torch: classifiers only (a gpt's normal initialisation is nabla's)");
     nbc_text_job job = {0};
     job.text = c->val[O_TEXT] ? c->val[O_TEXT] : NBC_TEXT_DEFAULT;
     job.spec = c->spec;
@@ -594,13 +606,17 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
         fprintf(stderr, "nabla train: out of memory\n");
         goto done;
     }
-    nb_rng_seed(nb_ctx_rng(ctx), (uint64_t)c->seed);
+    /* --rng torch: the weights from torch.manual_seed's generator, then the
+     * usual one for dropout (its state is what checkpoints save) */
+    if (c->rng_torch) nb_rng_seed_torch(nb_ctx_rng(ctx), (uint64_t)c->seed);
+    else nb_rng_seed(nb_ctx_rng(ctx), (uint64_t)c->seed);
     nbc_net net;
     mi.spec.cnn.sync_bn = c->sync_bn;
     if (nbc_net_build(ctx, &mi.spec, mi.inputs, mi.classes, &net)) {
         fprintf(stderr, "nabla train: building the model: %s\n", nb_error_message(ctx));
         goto done;
     }
+    if (c->rng_torch) nb_rng_seed(nb_ctx_rng(ctx), (uint64_t)c->seed);
     const int64_t n = tr.ds.n, B = c->batch < n ? c->batch : n;
     const int64_t full = n / B, rem = n % B, nbatches = full + (rem > 0);
     train_graph tg_full = {0}, tg_rem = {0};
@@ -665,7 +681,8 @@ static int run(train_cfg *c, const sched_spec *sp, const char *out_dir, const ch
     nb_dataset view = tr.ds; /* the iterator only draws orders; x8 data has no ds.x */
     static float dummy;
     if (!view.x) view.x = &dummy;
-    if (nb_batch_iter_init(&it, &view, B, 1, (uint64_t)c->seed, err, sizeof err)) {
+    if (nb_batch_iter_init(&it, &view, B, c->rng_torch ? NB_SHUFFLE_TORCH : NB_SHUFFLE,
+                           (uint64_t)c->seed, err, sizeof err)) {
         fprintf(stderr, "nabla train: %s\n", err);
         goto done;
     }
@@ -862,7 +879,7 @@ int nbc_train_main(int argc, char **argv) {
         {"text", required_argument, NULL, O_TEXT},       {"steps", required_argument, NULL, O_STEPS},
         {"eval-every", required_argument, NULL, O_EVAL_EVERY},
         {"sync-bn", no_argument, NULL, O_SYNC_BN},       {"profile", no_argument, NULL, O_PROFILE},
-        {NULL, 0, NULL, 0},
+        {"rng", required_argument, NULL, O_RNG},         {NULL, 0, NULL, 0},
     };
     train_cfg c;
     memset(&c, 0, sizeof c);
