@@ -254,9 +254,10 @@ static void run_team(const job *J, atomic_int *next, int t, int T) {
  * layer, 50257×768 floats every step) to use it for only m rows. Swapped, W
  * is the kernel's A operand, read in place along its rows, and only Xᵀ is
  * packed. Each 6×16 tile of Cᵀ goes to a small buffer and is written
- * transposed into C with beta applied exactly as the kernel would: every
- * element is the same FMA chain over k in the same order, so the result is
- * bitwise that of the usual loops. Threads split the rows of W. */
+ * transposed into C with beta applied exactly as the kernel would. K is
+ * summed in one pass (swap_kc), so every element is the kernel's FMA chain
+ * over all of K: bitwise the usual loops where those need one K block too,
+ * and the same chain at any thread count. Threads split the rows of W. */
 static int swap_abt(const job *J) {
     return !J->ta && J->tb && J->m <= SWAP_MAX_M && J->n >= SWAP_MIN_N &&
            J->n >= SWAP_MIN_RATIO * J->m && J->k >= SWAP_MIN_K;

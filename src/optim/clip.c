@@ -67,9 +67,9 @@ int nb_check_finite(nb_ctx *ctx, int64_t step, const nb_tensor *loss, nb_tensor 
                              loss->size > 1 ? "[...]" : "", (double)loss->data[k]);
     }
     for (int i = 0; params && i < n; i++) {
-        const nb_tensor *p = params[i];
+        nb_tensor *p = params[i];
         if (!p || !p->grad) continue;
-        nb_tensor_grad_settle((nb_tensor *)p);
+        nb_tensor_grad_settle(p);
         int64_t k = nb_k_first_nonfinite(p->grad, p->size);
         if (k >= 0)
             return nb__error(ctx, NB_ERR_NONFINITE,
