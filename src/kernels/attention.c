@@ -137,21 +137,46 @@ static void scatter(const float *src, int64_t t, int64_t dh, float *dst, int64_t
     }
 }
 
+/* What both row-layout loops share: the block kernel, each thread's scratch
+ * (ws floats: the slice kernel's blk, then the gathered heads), the sizes
+ * (c = heads·dh, bh slices of n = t·dh floats per head) and the thread count
+ * for `passes` slice-sized products. */
+typedef struct rows_plan {
+    const nb__sgemm_arch *ar;
+    size_t ws, blk;
+    int64_t c, bh, n;
+    int threads;
+} rows_plan;
+
+static rows_plan plan_rows(int64_t b, int64_t heads, int64_t t, int64_t dh, double passes,
+                           int nscratch) {
+    rows_plan P = {.ar = block_kernel(dh), .ws = nb_k_attention_rows_scratch(t, dh),
+                   .blk = nb_k_attention_scratch(dh), .c = heads * dh, .bh = b * heads, .n = t * dh};
+    P.threads = slice_threads(P.bh, t, t, dh, passes, nscratch);
+    return P;
+}
+
+/* Slice s's q, k and v from the [b][t][3c] rows into qs (3n floats); returns
+ * where the slice starts in those rows. */
+static int64_t gather_qkv(const rows_plan *P, const float *qkv, int64_t s, int64_t heads,
+                          int64_t t, int64_t dh, float *qs) {
+    const int64_t xo = head_at(s, heads, t, 3 * P->c, dh);
+    for (int p = 0; p < 3; p++) gather(qkv + xo + p * P->c, 3 * P->c, t, dh, qs + p * P->n);
+    return xo;
+}
+
 void nb_k_attention_rows_forward(int64_t b, int64_t heads, int64_t t, int64_t dh, int causal,
                                  float scale, const float *qkv, float *o, float *lse,
                                  float *scratch, int nscratch) {
     const fwd_fn f = fwd_slice();
-    const nb__sgemm_arch *ar = block_kernel(dh);
-    const size_t ws = nb_k_attention_rows_scratch(t, dh), blk = nb_k_attention_scratch(dh);
-    const int64_t c = heads * dh, bh = b * heads, n = t * dh;
-    const int T = slice_threads(bh, t, t, dh, 2.0, nscratch);
-#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
-    for (int64_t s = 0; s < bh; s++) {
-        float *w = scratch + (size_t)omp_get_thread_num() * ws, *qs = w + blk;
-        const float *x = qkv + head_at(s, heads, t, 3 * c, dh);
-        for (int p = 0; p < 3; p++) gather(x + p * c, 3 * c, t, dh, qs + p * n);
-        f(ar, t, t, dh, causal, scale, qs, qs + n, qs + 2 * n, o + head_at(s, heads, t, c, dh),
-          lse + s * t, c, w);
+    const rows_plan P = plan_rows(b, heads, t, dh, 2.0, nscratch);
+    const int64_t n = P.n;
+#pragma omp parallel for schedule(static) num_threads(P.threads) if (P.threads > 1)
+    for (int64_t s = 0; s < P.bh; s++) {
+        float *w = scratch + (size_t)omp_get_thread_num() * P.ws, *qs = w + P.blk;
+        gather_qkv(&P, qkv, s, heads, t, dh, qs);
+        f(P.ar, t, t, dh, causal, scale, qs, qs + n, qs + 2 * n,
+          o + head_at(s, heads, t, P.c, dh), lse + s * t, P.c, w);
     }
 }
 
@@ -160,20 +185,17 @@ void nb_k_attention_rows_backward(int64_t b, int64_t heads, int64_t t, int64_t d
                                   const float *do_, float *dqkv, int overwrite, float *scratch,
                                   int nscratch) {
     const bwd_fn f = bwd_slice();
-    const nb__sgemm_arch *ar = block_kernel(dh);
-    const size_t ws = nb_k_attention_rows_scratch(t, dh), blk = nb_k_attention_scratch(dh);
-    const int64_t c = heads * dh, bh = b * heads, n = t * dh;
-    const int T = slice_threads(bh, t, t, dh, 5.0, nscratch);
-#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
-    for (int64_t s = 0; s < bh; s++) {
-        float *w = scratch + (size_t)omp_get_thread_num() * ws, *qs = w + blk;
+    const rows_plan P = plan_rows(b, heads, t, dh, 5.0, nscratch);
+    const int64_t c = P.c, n = P.n;
+#pragma omp parallel for schedule(static) num_threads(P.threads) if (P.threads > 1)
+    for (int64_t s = 0; s < P.bh; s++) {
+        float *w = scratch + (size_t)omp_get_thread_num() * P.ws, *qs = w + P.blk;
         float *os = qs + 3 * n, *dos = os + n, *dqs = dos + n; /* then dk, dv */
-        const int64_t xo = head_at(s, heads, t, 3 * c, dh), oo = head_at(s, heads, t, c, dh);
-        for (int p = 0; p < 3; p++) gather(qkv + xo + p * c, 3 * c, t, dh, qs + p * n);
+        const int64_t xo = gather_qkv(&P, qkv, s, heads, t, dh, qs), oo = head_at(s, heads, t, c, dh);
         gather(o + oo, c, t, dh, os);
         gather(do_ + oo, c, t, dh, dos);
         memset(dqs, 0, (size_t)(3 * n) * sizeof(float));
-        f(ar, t, t, dh, causal, scale, qs, qs + n, qs + 2 * n, os, lse + s * t, dos, dqs, dqs + n,
+        f(P.ar, t, t, dh, causal, scale, qs, qs + n, qs + 2 * n, os, lse + s * t, dos, dqs, dqs + n,
           dqs + 2 * n, w);
         for (int p = 0; p < 3; p++) scatter(dqs + p * n, t, dh, dqkv + xo + p * c, 3 * c, !overwrite);
     }
